@@ -1,0 +1,1 @@
+"""Software-defined assets, the event schema and the validation that guards exports."""

@@ -1,0 +1,1 @@
+"""Orchestration and entry points: Definitions, partitions, jobs, schedules, sensors, CLI, API."""

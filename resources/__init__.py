@@ -1,0 +1,1 @@
+"""Dagster resources and the stores behind them: event store, destinations, privacy ledger."""

@@ -1,0 +1,207 @@
+"""The event store's tables (SQLAlchemy Core). Alembic migrations create them.
+
+Timestamps that decide partitions (``occurred_at``, ``received_at``) are stored as
+BIGINT microseconds since the Unix epoch, UTC, on every backend: "one workspace,
+one day" is then an integer range scan on ``ix_events_ws_occurred``, and Arrow turns
+the column into ``timestamp[us, UTC]`` without parsing text (SQLite has no native
+timestamp type). Bookkeeping timestamps (``created_at`` ...) are ISO-8601 text.
+
+The store belongs to the analytics platform: other writers than eventsync's strict
+ingestion may put rows into ``events``, so columns are permissive (``event_type`` is
+text, ``properties`` is text) and the export validates every row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("retention_days", Integer, nullable=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # The public half of a key ("esk_<id>_<secret>"): lets us find the row without
+    # scanning; the secret is stored only as a salted scrypt hash.
+    Column("id", String(32), primary_key=True),
+    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("salt", String(64), nullable=False),
+    Column("key_hash", String(128), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32), nullable=True),
+)
+
+syncs = Table(
+    "syncs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    # Fixed after creation (DESIGN §6): a local path, file://, s3:// or gs:// URI.
+    Column("destination", Text, nullable=False),
+    Column("formats", Text, nullable=False),  # JSON list: parquet, csv, jsonl
+    Column("compression", String(16), nullable=False),
+    Column("event_types", Text, nullable=True),  # JSON list, NULL = all types
+    Column("backfill_days", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # Destination options that are not secrets (SSE mode, KMS key id, role ARN ...).
+    Column("options", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("paused_reason", Text, nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("workspace_id", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("event_type", String(64), nullable=True),
+    Column("event_name", String(512), nullable=True),
+    Column("user_id", String(256), nullable=True),
+    Column("company_id", String(256), nullable=True),
+    Column("occurred_at", BigInteger, nullable=False),  # µs since epoch, UTC
+    Column("received_at", BigInteger, nullable=False),  # µs since epoch, UTC
+    Column("source", String(64), nullable=True),
+    Column("session_id", String(128), nullable=True),
+    Column("hostname", String(256), nullable=True),
+    Column("pathname", Text, nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("browser", String(64), nullable=True),
+    Column("os", String(64), nullable=True),
+    Column("device_type", String(32), nullable=True),
+    Column("country_code", String(8), nullable=True),
+    Column("properties", Text, nullable=True),  # JSON object as text
+    Column("nps_score", Integer, nullable=True),
+    Column("schema_version", Integer, nullable=False, default=1),
+    PrimaryKeyConstraint("workspace_id", "event_id"),
+    Index("ix_events_ws_occurred", "workspace_id", "occurred_at"),
+    Index("ix_events_ws_user", "workspace_id", "user_id"),
+    Index("ix_events_ws_company", "workspace_id", "company_id"),
+)
+
+user_profiles = Table(
+    "user_profiles",
+    metadata,
+    Column("workspace_id", String(64), nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("company_id", String(256), nullable=True),
+    Column("properties", Text, nullable=True),
+    Column("first_seen_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "user_id"),
+)
+
+company_profiles = Table(
+    "company_profiles",
+    metadata,
+    Column("workspace_id", String(64), nullable=False),
+    Column("company_id", String(256), nullable=False),
+    Column("properties", Text, nullable=True),
+    Column("first_seen_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "company_id"),
+)
+
+export_ledger = Table(
+    "export_ledger",
+    metadata,
+    Column("sync_id", String(64), nullable=False),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD (UTC)
+    Column("workspace_id", String(64), nullable=False),
+    Column("export_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # exported | failed | blocked
+    Column("rows", BigInteger, nullable=False, default=0),
+    Column("quarantined", BigInteger, nullable=False, default=0),
+    Column("bytes", BigInteger, nullable=False, default=0),
+    Column("files", Text, nullable=False),  # JSON list of {key, format, rows, bytes, sha256}
+    # Source fingerprint at export time: decides whether the weekly re-sync re-exports.
+    Column("source_rows", BigInteger, nullable=False, default=0),
+    Column("source_max_received_at", BigInteger, nullable=True),
+    Column("source_checksum", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("exported_at", String(32), nullable=False),
+    PrimaryKeyConstraint("sync_id", "day"),
+)
+
+# subject -> days index, written at export time, so an erasure rewrites only the
+# exported days that held the subject (even after the store purged those events).
+export_subjects = Table(
+    "export_subjects",
+    metadata,
+    Column("sync_id", String(64), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("subject_type", String(8), nullable=False),  # user | company
+    Column("subject_id", String(256), nullable=False),
+    PrimaryKeyConstraint("sync_id", "subject_type", "subject_id", "day"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("workspace_id", String(64), nullable=False),
+    Column("subject_type", String(8), nullable=False),
+    Column("subject_id", String(256), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    PrimaryKeyConstraint("workspace_id", "subject_type", "subject_id"),
+)
+
+privacy_requests = Table(
+    "privacy_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # erasure | access_export
+    Column("status", String(16), nullable=False),  # received queued running completed failed
+    Column("user_ids", Text, nullable=False),  # JSON list
+    Column("company_ids", Text, nullable=False),  # JSON list
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("progress", Text, nullable=False),  # JSON: per step / per destination
+    Column("result_location", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("started_at", String(32), nullable=True),
+    Column("completed_at", String(32), nullable=True),
+    Column("verified_at", String(32), nullable=True),
+)
+
+# Append-only audit log of every privacy action (requests, steps, retention purges).
+privacy_request_log = Table(
+    "privacy_request_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("request_id", String(64), nullable=True, index=True),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON
+)

@@ -1,0 +1,83 @@
+"""Event store connection, configuration and migrations.
+
+SQLite under $DAGSTER_HOME by default; any SQLAlchemy URL through
+``EVENTSYNC_DATABASE_URL`` (PostgreSQL in production).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+from sqlalchemy import Engine, create_engine, event
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def dagster_home() -> Path:
+    """$DAGSTER_HOME, else the project's dagster_home/ folder."""
+    home = os.environ.get("DAGSTER_HOME")
+    return Path(home).resolve() if home else PROJECT_ROOT / "dagster_home"
+
+
+def data_root() -> Path:
+    """Where eventsync keeps its own files (staging, quarantine, local privacy files)."""
+    root = os.environ.get("EVENTSYNC_DATA_DIR")
+    return Path(root).resolve() if root else dagster_home() / "eventsync"
+
+
+def database_url() -> str:
+    url = os.environ.get("EVENTSYNC_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{dagster_home() / 'eventsync.db'}"
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process (engines pool connections)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            # WAL lets the API ingest while an export reads the same day.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> str:
+    """Create or migrate the event store with Alembic; returns the URL used."""
+    from alembic import command
+    from alembic.config import Config
+
+    url = url or database_url()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine_for(url)
+    command.upgrade(cfg, revision)
+    return url
+
+
+class EventStoreResource(dg.ConfigurableResource):
+    """The platform's event store. The URL may carry a password: configure it with
+    ``dg.EnvVar("EVENTSYNC_DATABASE_URL")`` so it never lands in run config."""
+
+    database_url: str = ""
+
+    def url(self) -> str:
+        return self.database_url or database_url()
+
+    def engine(self) -> Engine:
+        return engine_for(self.url())
