@@ -336,3 +336,39 @@ def test_file_errors_name_the_problem(engine: Engine, ws: str, tmp_path: Path) -
         ingest_file(engine, ws, bad_header)
     with pytest.raises(EventsyncError, match="no such file"):
         ingest_file(engine, ws, tmp_path / "missing.jsonl")
+
+
+def test_ingest_on_each_backend(store_url: str) -> None:
+    """The same batch, profiles and duplicate check on SQLite and PostgreSQL (column
+    widths enforced by PostgreSQL are checked before the insert)."""
+    from resources.store import engine_for
+
+    engine = engine_for(store_url)
+    ws = create_workspace(engine, "Backends").workspace_id
+    batch = [
+        ev(event_id="p1", hostname="h" * 300),  # wider than the column: a rejection
+        ev(event_id="p2", event_type="identify_user", event_name="identify_user",
+           properties={"plan": "pro"}, company_id="c9"),
+        ev(event_id="p3", event_type="identify_company", event_name="identify_company",
+           company_id="c9", properties={"name": "Nine"}),
+        ev(event_id="p2"),
+    ]
+    result = ingest_events(engine, ws, batch)
+    assert result.accepted == 2
+    assert [r.reason for r in result.rejections] == [
+        "'hostname' is too long: 300 characters, at most 256",
+        "duplicate event_id 'p2' (also at index 1 of this batch)",
+    ]
+    again = ingest_events(engine, ws, [ev(event_id="p3"), ev(
+        event_id="p4", event_type="identify_user", event_name="identify_user",
+        occurred_at="2025-03-09T11:00:00Z", properties={"seats": 3})])
+    assert again.accepted == 1 and again.rejections[0].event_id == "p3"
+    with engine.connect() as conn:
+        user = conn.execute(select(user_profiles).where(user_profiles.c.workspace_id == ws)).one()
+        company = conn.execute(
+            select(company_profiles).where(company_profiles.c.workspace_id == ws)
+        ).one()
+    assert json.loads(user.properties) == {"plan": "pro", "seats": 3}
+    assert user.company_id == "c9"
+    assert json.loads(company.properties) == {"name": "Nine"}
+    assert [r["event_id"] for r in stored_rows(engine, ws)] == ["p2", "p3", "p4"]
