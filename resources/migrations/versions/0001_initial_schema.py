@@ -61,7 +61,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_ws_company', ['workspace_id', 'company_id'], unique=False)
-        batch_op.create_index('ix_events_ws_occurred', ['workspace_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_events_ws_occurred', ['workspace_id', 'occurred_at', 'event_id'], unique=False)
         batch_op.create_index('ix_events_ws_user', ['workspace_id', 'user_id'], unique=False)
 
     op.create_table('export_ledger',

@@ -1,0 +1,193 @@
+"""Stream one workspace's UTC day out of the event store as Arrow record batches.
+
+The fast path is ADBC (SQLite and PostgreSQL drivers): rows go from the database
+into Arrow buffers without Python objects per row, and memory stays bounded by the
+batch size, never by the size of the day.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pyarrow as pa
+from sqlalchemy import Engine, text
+
+from assets.event_schema import COLUMNS
+from resources.clock import day_bounds_us
+
+# Raw store types of the exported columns (timestamps are µs integers in the store).
+RAW_SCHEMA = pa.schema(
+    [
+        pa.field(
+            c,
+            pa.int64()
+            if c in ("occurred_at", "received_at", "nps_score", "schema_version")
+            else pa.string(),
+        )
+        for c in COLUMNS
+    ]
+)
+_SAFE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
+# The fingerprint's checksum is kept below 2**63 on any backend: 5M rows x 2**31.
+_CHECKSUM_MOD = 2_147_483_647
+
+
+def _literal(value: str) -> str:
+    """Inline a workspace id / event type. ADBC's PostgreSQL driver streams with COPY
+    only for queries without bind parameters, so values are inlined -- and therefore
+    restricted to a safe alphabet (they are ids we generate and fixed type names)."""
+    if not _SAFE.match(value):
+        raise ValueError(f"refusing to inline unsafe SQL literal {value!r}")
+    return "'" + value + "'"
+
+
+@dataclass(frozen=True)
+class DayQuery:
+    """The rows of a sync for one UTC day (or the days first_day..last_day)."""
+
+    workspace_id: str
+    day: str
+    event_types: Sequence[str] | None = None
+    apply_suppressions: bool = True
+    last_day: str | None = None
+
+    def where(self, alias: str = "e") -> str:
+        start = day_bounds_us(self.day)[0]
+        end = day_bounds_us(self.last_day or self.day)[1]
+        clauses = [
+            f"{alias}.workspace_id = {_literal(self.workspace_id)}",
+            f"{alias}.occurred_at >= {start}",
+            f"{alias}.occurred_at < {end}",
+        ]
+        if self.event_types:
+            types = ", ".join(_literal(t) for t in self.event_types)
+            clauses.append(f"{alias}.event_type IN ({types})")
+        if self.apply_suppressions:
+            # Erased subjects are never exported again, even if late events arrive.
+            clauses.append(
+                "NOT EXISTS (SELECT 1 FROM suppressions s"
+                f" WHERE s.workspace_id = {alias}.workspace_id AND ("
+                f"(s.subject_type = 'user' AND s.subject_id = {alias}.user_id) OR "
+                f"(s.subject_type = 'company' AND s.subject_id = {alias}.company_id)))"
+            )
+        return " AND ".join(clauses)
+
+    def select_sql(self) -> str:
+        cols = ", ".join(f"e.{c}" for c in COLUMNS)
+        return (
+            f"SELECT {cols} FROM events e WHERE {self.where()} ORDER BY e.occurred_at, e.event_id"
+        )
+
+
+def has_suppressions(engine: Engine, workspace_id: str) -> bool:
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                text("SELECT 1 FROM suppressions WHERE workspace_id = :w LIMIT 1"),
+                {"w": workspace_id},
+            ).first()
+            is not None
+        )
+
+
+def _sqlite_sentinel() -> str:
+    """ADBC's SQLite driver infers each column's type from the first rows it sees; a
+    column that is NULL there becomes int64 and a later string fails the read. A
+    typed first row (dropped again below) fixes the types of every column."""
+    values = [
+        f"0 AS {f.name}" if pa.types.is_integer(f.type) else f"'' AS {f.name}" for f in RAW_SCHEMA
+    ]
+    return "SELECT " + ", ".join(values)
+
+
+def _adbc_uri(url: str) -> tuple[str, str]:
+    """(driver, uri) for ADBC from a SQLAlchemy URL."""
+    if url.startswith("sqlite"):
+        return "sqlite", url.split("///", 1)[1]
+    if url.startswith("postgresql"):
+        return "postgresql", re.sub(r"^postgresql(\+\w+)?://", "postgresql://", url)
+    raise ValueError(f"no Arrow extraction path for database URL scheme {url.split(':', 1)[0]!r}")
+
+
+def stream_day(url: str, query: DayQuery, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+    """Yield the day's rows as record batches of RAW_SCHEMA, in (occurred_at, event_id)
+    order, so output is deterministic for the same input."""
+    driver, uri = _adbc_uri(url)
+    sql = query.select_sql()
+    if driver == "sqlite":
+        import adbc_driver_sqlite.dbapi as adbc
+
+        sql = f"SELECT * FROM ({_sqlite_sentinel()}) UNION ALL SELECT * FROM ({sql})"
+        conn = adbc.connect(uri)
+    else:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        conn = adbc.connect(uri)
+    with closing(conn), closing(conn.cursor()) as cur:
+        if driver == "sqlite":
+            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
+        cur.execute(sql)
+        reader = cur.fetch_record_batch()
+        first = True
+        for batch in reader:
+            if first and driver == "sqlite":
+                batch = batch.slice(1)
+            first = False
+            if batch.num_rows:
+                yield _conform(batch)
+
+
+def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Cast to RAW_SCHEMA (drivers differ: int32 vs int64, large strings)."""
+    if batch.schema.equals(RAW_SCHEMA):
+        return batch
+    return pa.RecordBatch.from_arrays(
+        [batch.column(i).cast(RAW_SCHEMA.field(i).type) for i in range(batch.num_columns)],
+        schema=RAW_SCHEMA,
+    )
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the source held for a day when it was read: decides re-syncs."""
+
+    rows: int
+    max_received_at: int | None
+    checksum: str
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "max_received_at": self.max_received_at,
+            "checksum": self.checksum,
+        }
+
+
+def day_fingerprints(
+    engine: Engine,
+    workspace_id: str,
+    first_day: str,
+    last_day: str,
+    event_types: Sequence[str] | None = None,
+) -> dict[str, Fingerprint]:
+    """One aggregate query: the fingerprint of every day in [first_day, last_day] that has
+    rows (suppressed subjects excluded, as in the export). Days without rows are absent."""
+    where = DayQuery(workspace_id, first_day, event_types, last_day=last_day).where()
+    day_expr = f"(e.occurred_at / {86_400_000_000})"
+    sql = (
+        f"SELECT {day_expr} AS d, COUNT(*) AS n, MAX(e.received_at) AS mr,"
+        f" SUM(e.received_at % {_CHECKSUM_MOD}) AS sr, SUM(LENGTH(e.event_id)) AS sl"
+        f" FROM events e WHERE {where} GROUP BY {day_expr}"
+    )
+    out: dict[str, Fingerprint] = {}
+    with engine.connect() as conn:
+        for d, n, mr, sr, sl in conn.execute(text(sql)):
+            day = (date(1970, 1, 1) + timedelta(days=int(d))).isoformat()
+            out[day] = Fingerprint(
+                int(n), int(mr) if mr is not None else None, f"{int(sr)}:{int(sl)}"
+            )
+    return out
