@@ -26,6 +26,14 @@ lint: install
 demo: install
 	$(BIN)/python -m pipeline.demo_run
 
+# A Dagster Celery worker for EVENTSYNC_EXECUTOR=celery runs (docs/deploy.md). Broker and
+# result backend from EVENTSYNC_CELERY_BROKER / EVENTSYNC_CELERY_BACKEND; WORKER_CONCURRENCY
+# steps at once (default: one per core).
+WORKER_CONCURRENCY ?= $(shell nproc)
+workers: install
+	$(BIN)/celery -A pipeline.celery_app worker -Q dagster --prefetch-multiplier=1 \
+	  --concurrency=$(WORKER_CONCURRENCY) --loglevel=INFO -n eventsync-$$$$@%h
+
 bench: install
 	$(BIN)/python -m bench.run
 
