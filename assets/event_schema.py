@@ -60,10 +60,7 @@ COLUMNS = tuple(EXPORT_SCHEMA.names)
 # Quarantine files: the row as read from the store (every column nullable, nps_score
 # wide enough for any stored value) plus the reason it was not exported.
 QUARANTINE_SCHEMA = pa.schema(
-    [
-        pa.field(f.name, pa.int64() if f.name == "nps_score" else f.type)
-        for f in EXPORT_SCHEMA
-    ]
+    [pa.field(f.name, pa.int64() if f.name == "nps_score" else f.type) for f in EXPORT_SCHEMA]
     + [pa.field("reason", pa.string(), nullable=False)]
 )
 

@@ -8,17 +8,16 @@ the reason(s), the rest are cast to the export schema.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pandera.pandas as pda
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from assets.duck import duck
 from assets.event_schema import (
     EVENT_TYPES,
     EXPORT_SCHEMA,
@@ -33,24 +32,12 @@ _STR = pd.ArrowDtype(pa.string())
 _INT = pd.ArrowDtype(pa.int64())
 
 
-_local = threading.local()
-
-
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    """One in-memory DuckDB connection per thread, for vectorized helpers."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = _local.con = duckdb.connect()
-        con.execute("SET threads = 1")
-    return con
-
-
 def _json_objects(series: pd.Series) -> pd.Series:
     """Vectorized "is a JSON object" test: DuckDB's json_valid over the Arrow buffer
     (a Python json.loads per row would cost more than the rest of the export)."""
     props = pa.table({"p": pa.Array.from_pandas(series)})  # noqa: F841 -- read by DuckDB
     ok = (
-        _duckdb()
+        duck()
         .sql(
             "SELECT CASE WHEN p IS NULL THEN true WHEN json_valid(p) THEN json_type(p) = 'OBJECT'"
             " ELSE false END AS ok FROM props"
@@ -197,7 +184,7 @@ class DayValidator:
 
     def _remember_ids(self, valid: pa.Table) -> None:
         ids = valid.select(["event_id"])  # noqa: F841 -- read by DuckDB
-        hashes = _duckdb().sql("SELECT hash(event_id) AS h FROM ids").fetchnumpy()["h"]
+        hashes = duck().sql("SELECT hash(event_id) AS h FROM ids").fetchnumpy()["h"]
         self._hashes.append(np.asarray(hashes, dtype=np.uint64))
 
     def finish(self) -> DaySummary:

@@ -57,10 +57,13 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
     compression = values["compression"]
     if compression not in COMPRESSIONS:
         raise ConfigError(
-            "compression", f"unknown compression {compression!r}; choose from {', '.join(COMPRESSIONS)}"
+            "compression",
+            f"unknown compression {compression!r}; choose from {', '.join(COMPRESSIONS)}",
         )
     if compression == "snappy" and set(formats) - {"parquet"}:
-        raise ConfigError("compression", "snappy applies to parquet only; use zstd or gzip for csv/jsonl")
+        raise ConfigError(
+            "compression", "snappy applies to parquet only; use zstd or gzip for csv/jsonl"
+        )
     event_types = values["event_types"]
     if event_types is not None:
         if not isinstance(event_types, list) or not event_types:
@@ -71,8 +74,14 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
                     "event_types", f"unknown event type {t!r}; choose from {', '.join(EVENT_TYPES)}"
                 )
     backfill = values["backfill_days"]
-    if not isinstance(backfill, int) or isinstance(backfill, bool) or not 0 <= backfill <= MAX_BACKFILL_DAYS:
-        raise ConfigError("backfill_days", f"must be an integer from 0 to {MAX_BACKFILL_DAYS}, got {backfill!r}")
+    if (
+        not isinstance(backfill, int)
+        or isinstance(backfill, bool)
+        or not 0 <= backfill <= MAX_BACKFILL_DAYS
+    ):
+        raise ConfigError(
+            "backfill_days", f"must be an integer from 0 to {MAX_BACKFILL_DAYS}, got {backfill!r}"
+        )
     title = values["title"]
     if not isinstance(title, str) or not title.strip() or len(title) > 200:
         raise ConfigError("title", "must be a non-empty string of at most 200 characters")
@@ -96,13 +105,19 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
 def _row_to_sync(row: Any) -> Sync:
     m = row._mapping
     return Sync(
-        id=m["id"], workspace_id=m["workspace_id"], title=m["title"],
-        destination=m["destination"], formats=json.loads(m["formats"]),
+        id=m["id"],
+        workspace_id=m["workspace_id"],
+        title=m["title"],
+        destination=m["destination"],
+        formats=json.loads(m["formats"]),
         compression=m["compression"],
         event_types=json.loads(m["event_types"]) if m["event_types"] else None,
-        backfill_days=m["backfill_days"], enabled=bool(m["enabled"]),
-        options=json.loads(m["options"]), created_at=m["created_at"],
-        updated_at=m["updated_at"], paused_reason=m["paused_reason"],
+        backfill_days=m["backfill_days"],
+        enabled=bool(m["enabled"]),
+        options=json.loads(m["options"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        paused_reason=m["paused_reason"],
         consecutive_failures=m["consecutive_failures"] or 0,
     )
 
@@ -127,23 +142,37 @@ def create_sync(
     if parse_destination(destination).kind == "s3" and options.get("role_arn"):
         # The external id guards the role against the confused-deputy problem.
         options.setdefault("external_id", workspace_id)
-    values = _validate({
-        "destination": destination, "formats": formats or ["parquet"],
-        "compression": compression, "event_types": event_types,
-        "backfill_days": backfill_days, "title": title or f"Sync to {destination}",
-        "options": options,
-    })
+    values = _validate(
+        {
+            "destination": destination,
+            "formats": formats or ["parquet"],
+            "compression": compression,
+            "event_types": event_types,
+            "backfill_days": backfill_days,
+            "title": title or f"Sync to {destination}",
+            "options": options,
+        }
+    )
     now = now_iso()
     sync_id = sync_id or f"sync_{secrets.token_hex(6)}"
     with engine.begin() as conn:
-        conn.execute(insert(syncs).values(
-            id=sync_id, workspace_id=workspace_id, title=values["title"].strip(),
-            destination=str(parse_destination(destination)), formats=json.dumps(values["formats"]),
-            compression=compression,
-            event_types=json.dumps(event_types) if event_types else None,
-            backfill_days=backfill_days, enabled=enabled, options=json.dumps(options, sort_keys=True),
-            created_at=now, updated_at=now, consecutive_failures=0,
-        ))
+        conn.execute(
+            insert(syncs).values(
+                id=sync_id,
+                workspace_id=workspace_id,
+                title=values["title"].strip(),
+                destination=str(parse_destination(destination)),
+                formats=json.dumps(values["formats"]),
+                compression=compression,
+                event_types=json.dumps(event_types) if event_types else None,
+                backfill_days=backfill_days,
+                enabled=enabled,
+                options=json.dumps(options, sort_keys=True),
+                created_at=now,
+                updated_at=now,
+                consecutive_failures=0,
+            )
+        )
     return get_sync(engine, sync_id)
 
 
@@ -171,7 +200,15 @@ def list_syncs(
         return [_row_to_sync(r) for r in conn.execute(query)]
 
 
-UPDATABLE = ("title", "formats", "compression", "event_types", "backfill_days", "enabled", "options")
+UPDATABLE = (
+    "title",
+    "formats",
+    "compression",
+    "event_types",
+    "backfill_days",
+    "enabled",
+    "options",
+)
 
 
 def update_sync(engine: Engine, sync_id: str, **changes: Any) -> Sync:
@@ -191,20 +228,24 @@ def update_sync(engine: Engine, sync_id: str, **changes: Any) -> Sync:
     changes = {k: v for k, v in changes.items() if v is not None}
     merged_options = {**current.options, **changes.get("options", {})}
     merged_options = {k: v for k, v in merged_options.items() if v is not None}
-    values = _validate({
-        "destination": current.destination,
-        "formats": changes.get("formats", current.formats),
-        "compression": changes.get("compression", current.compression),
-        "event_types": changes.get("event_types", current.event_types),
-        "backfill_days": changes.get("backfill_days", current.backfill_days),
-        "title": changes.get("title", current.title),
-        "options": merged_options,
-    })
+    values = _validate(
+        {
+            "destination": current.destination,
+            "formats": changes.get("formats", current.formats),
+            "compression": changes.get("compression", current.compression),
+            "event_types": changes.get("event_types", current.event_types),
+            "backfill_days": changes.get("backfill_days", current.backfill_days),
+            "title": changes.get("title", current.title),
+            "options": merged_options,
+        }
+    )
     row: dict[str, Any] = {
-        "title": values["title"].strip(), "formats": json.dumps(values["formats"]),
+        "title": values["title"].strip(),
+        "formats": json.dumps(values["formats"]),
         "compression": values["compression"],
         "event_types": json.dumps(values["event_types"]) if values["event_types"] else None,
-        "backfill_days": values["backfill_days"], "options": json.dumps(merged_options, sort_keys=True),
+        "backfill_days": values["backfill_days"],
+        "options": json.dumps(merged_options, sort_keys=True),
         "updated_at": now_iso(),
     }
     if "enabled" in changes:

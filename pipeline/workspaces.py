@@ -40,7 +40,9 @@ def create_workspace(
     with engine.begin() as conn:
         conn.execute(
             insert(workspaces).values(
-                id=workspace_id, name=name.strip(), retention_days=retention_days,
+                id=workspace_id,
+                name=name.strip(),
+                retention_days=retention_days,
                 created_at=now_iso(),
             )
         )
@@ -74,8 +76,11 @@ def create_key(engine: Engine, workspace_id: str) -> str:
     with engine.begin() as conn:
         conn.execute(
             insert(api_keys).values(
-                id=key.key_id, workspace_id=workspace_id, salt=key.salt,
-                key_hash=key.key_hash, created_at=now_iso(),
+                id=key.key_id,
+                workspace_id=workspace_id,
+                salt=key.salt,
+                key_hash=key.key_hash,
+                created_at=now_iso(),
             )
         )
     return key.plaintext

@@ -1,0 +1,242 @@
+"""The two software-defined assets over date x sync partitions.
+
+`events_daily` stages and validates a partition; its checks block the export of
+bad days. `events_export` writes the staged day to the sync's destination.
+
+Both handle one partition or a range of them (backfills are batched by the
+BackfillPolicy: a 365-day backfill is a dozen runs, not 365). Per-partition
+metadata goes through `add_asset_metadata(partition_key=...)`, so every day has
+its own row counts in the UI either way.
+"""
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from assets.export import (
+    ExportResult,
+    export_day,
+    record_export,
+    record_failure,
+    write_schema_doc,
+)
+from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
+from pipeline.partitions import partitions, split_key
+from pipeline.syncs import get_sync
+from resources.destinations.resource import DestinationsResource
+from resources.store import EventStoreResource
+
+# 31 days per run: a 365-day backfill is 12 runs (each run costs ~10 s of start-up).
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+VALID_SHARE = "valid_share"
+UNIQUE_IDS = "unique_event_ids"
+NO_QUARANTINE = "no_quarantined_rows"
+
+
+class DailyConfig(dg.Config):
+    """Run configuration of `events_daily`."""
+
+    max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE
+    batch_rows: int = 131_072
+
+
+def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    return list(context.partition_keys)
+
+
+def _stage_metadata(stage: StageResult) -> dict:
+    return {
+        "rows_extracted": dg.MetadataValue.int(stage.extracted),
+        "rows_valid": dg.MetadataValue.int(stage.valid),
+        "rows_quarantined": dg.MetadataValue.int(stage.quarantined),
+        "invalid_share": dg.MetadataValue.float(round(stage.invalid_share, 6)),
+        "rows_by_event_type": dg.MetadataValue.json(stage.by_type),
+        "quarantine_reasons": dg.MetadataValue.json(stage.reasons),
+        "quarantine_path": dg.MetadataValue.path(stage.quarantine_path or "(none)"),
+        "staged_path": dg.MetadataValue.path(stage.staged_path),
+        "source_fingerprint": dg.MetadataValue.json(stage.fingerprint),
+        "duration_seconds": dg.MetadataValue.float(round(stage.seconds, 3)),
+        "rows_per_second": dg.MetadataValue.float(round(stage.rows_per_second, 1)),
+    }
+
+
+def _check_results(stages: list[StageResult]) -> list[dg.AssetCheckResult]:
+    """One result per check for the run's partitions (a ranged run gets one verdict
+    listing the days that failed)."""
+    too_invalid = [s for s in stages if s.invalid_share > s.max_invalid_share]
+    duplicated = [s for s in stages if s.duplicate_ids]
+    quarantined = [s for s in stages if s.quarantined]
+    return [
+        dg.AssetCheckResult(
+            check_name=VALID_SHARE,
+            passed=not too_invalid,
+            metadata={
+                "days_checked": len(stages),
+                "max_invalid_share": stages[0].max_invalid_share if stages else 0.0,
+                "invalid_share": max((s.invalid_share for s in stages), default=0.0),
+                "blocked_days": dg.MetadataValue.json(
+                    {f"{s.day}|{s.sync_id}": s.blocked_reason for s in too_invalid}
+                ),
+                "top_reasons": dg.MetadataValue.json(
+                    {f"{s.day}|{s.sync_id}": dict(list(s.reasons.items())[:5]) for s in too_invalid}
+                ),
+            },
+            description=(
+                "; ".join(f"{s.day}|{s.sync_id}: {s.blocked_reason}" for s in too_invalid) or None
+            ),
+        ),
+        dg.AssetCheckResult(
+            check_name=UNIQUE_IDS,
+            passed=not duplicated,
+            metadata={
+                "duplicates": dg.MetadataValue.json(
+                    {f"{s.day}|{s.sync_id}": s.duplicate_ids for s in duplicated}
+                )
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=NO_QUARANTINE,
+            passed=not quarantined,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rows_quarantined": sum(s.quarantined for s in stages),
+                "reasons": dg.MetadataValue.json(
+                    {f"{s.day}|{s.sync_id}": s.reasons for s in quarantined}
+                ),
+            },
+        ),
+    ]
+
+
+@dg.asset(
+    partitions_def=partitions,
+    backfill_policy=BACKFILL_POLICY,
+    group_name="events",
+    kinds={"sql", "parquet", "pandera"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            VALID_SHARE,
+            asset="events_daily",
+            blocking=True,
+            description="At most `max_invalid_share` of the day's rows failed the schema; "
+            "above it the day is not exported.",
+        ),
+        dg.AssetCheckSpec(
+            UNIQUE_IDS,
+            asset="events_daily",
+            blocking=True,
+            description="No event_id occurs twice in the day.",
+        ),
+        dg.AssetCheckSpec(
+            NO_QUARANTINE,
+            asset="events_daily",
+            description="Warns when rows were quarantined (the day is still exported).",
+        ),
+    ],
+)
+def events_daily(
+    context: dg.AssetExecutionContext, config: DailyConfig, store: EventStoreResource
+) -> dg.MaterializeResult:
+    """One sync's UTC day of events, read from the event store with the sync's filters
+    (suppressed subjects excluded), validated against event schema v1 (pandera), and
+    staged as Parquet. Invalid rows go to quarantine with the reason for each."""
+    engine = store.engine()
+    stages = []
+    for key in _partition_keys(context):
+        day, sync_id = split_key(key)
+        sync = get_sync(engine, sync_id)
+        stage = stage_day(
+            store.url(),
+            engine,
+            sync.id,
+            sync.workspace_id,
+            day,
+            event_types=sync.event_types,
+            compression=sync.compression if "parquet" in sync.formats else "zstd",
+            max_invalid_share=config.max_invalid_share,
+            batch_rows=config.batch_rows,
+        )
+        context.add_asset_metadata(_stage_metadata(stage), partition_key=key)
+        context.log.info(
+            f"{key}: {stage.valid} valid, {stage.quarantined} quarantined of {stage.extracted} "
+            f"in {stage.seconds:.2f}s"
+        )
+        stages.append(stage)
+    return dg.MaterializeResult(check_results=_check_results(stages))
+
+
+def _preview(path: str, rows: int = 5) -> dg.MetadataValue:
+    with pq.ParquetFile(path) as f:
+        if f.metadata.num_rows == 0:
+            return dg.MetadataValue.md("*(no rows)*")
+        table = f.read_row_group(0).slice(0, rows)
+    cols = ["event_id", "event_type", "event_name", "user_id", "company_id", "occurred_at"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for rec in table.select(cols).to_pylist():
+        lines.append("| " + " | ".join(str(rec[c]) for c in cols) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _export_metadata(result: ExportResult, stage: StageResult, where: str) -> dict:
+    return {
+        "rows": dg.MetadataValue.int(result.rows),
+        "rows_quarantined": dg.MetadataValue.int(result.quarantined),
+        "bytes": dg.MetadataValue.int(result.bytes),
+        "files": dg.MetadataValue.int(len(result.files)),
+        "file_list": dg.MetadataValue.json(
+            [
+                {"key": f.key, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256}
+                for f in result.files
+            ]
+        ),
+        "manifest": dg.MetadataValue.text(where),
+        "export_id": dg.MetadataValue.text(result.export_id),
+        "rows_by_event_type": dg.MetadataValue.json(stage.by_type),
+        "stale_files_removed": dg.MetadataValue.int(len(result.stale_removed)),
+        "stale_cleanup": dg.MetadataValue.text(result.stale_cleanup),
+        "duration_seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+        "rows_per_second": dg.MetadataValue.float(
+            round(result.rows / result.seconds, 1) if result.seconds else 0.0
+        ),
+        "preview": _preview(stage.staged_path),
+    }
+
+
+@dg.asset(
+    partitions_def=partitions,
+    backfill_policy=BACKFILL_POLICY,
+    group_name="events",
+    deps=[events_daily],
+    kinds={"s3", "gcs", "parquet"},
+)
+def events_export(
+    context: dg.AssetExecutionContext,
+    store: EventStoreResource,
+    destinations: DestinationsResource,
+) -> dg.MaterializeResult:
+    """The staged day written to the sync's destination in each configured format,
+    `{sync_id}/events/date=YYYY-MM-DD/part-00000.<ext>` plus `_manifest.json` (written
+    last, listing rows, bytes and sha256 of every file). Re-exporting a day replaces it."""
+    engine = store.engine()
+    schema_written: set[str] = set()
+    for key in _partition_keys(context):
+        day, sync_id = split_key(key)
+        sync = get_sync(engine, sync_id)
+        stage = StageResult.load(sync_id, day)
+        dest = destinations.open(sync)
+        if sync_id not in schema_written:
+            write_schema_doc(dest, sync_id)
+            schema_written.add(sync_id)
+        try:
+            result = export_day(stage, sync.formats, sync.compression, dest)
+        except Exception as exc:
+            record_failure(engine, stage, f"{type(exc).__name__}: {exc}")
+            raise
+        record_export(engine, stage, result)
+        context.add_asset_metadata(
+            _export_metadata(result, stage, dest.describe(result.manifest_key)), partition_key=key
+        )
+        context.log.info(
+            f"{key}: exported {result.rows} rows in {len(result.files)} files "
+            f"({result.bytes} bytes) to {dest.describe()}"
+        )
+    return dg.MaterializeResult()

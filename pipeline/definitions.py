@@ -1,0 +1,33 @@
+"""The Dagster code location (workspace.yaml loads `pipeline.definitions`)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.events import events_daily, events_export
+from pipeline.executors import executor_from_env
+from pipeline.jobs import daily_sync_job
+from pipeline.schedules import daily_sync_schedule
+from pipeline.sensors import new_sync_sensor
+from resources.destinations.resource import DestinationsResource
+from resources.store import EventStoreResource
+
+
+def _store() -> EventStoreResource:
+    # The URL may hold a password: read it from the environment at run time (EnvVar),
+    # never copy it into run config.
+    if os.environ.get("EVENTSYNC_DATABASE_URL"):
+        return EventStoreResource(database_url=dg.EnvVar("EVENTSYNC_DATABASE_URL"))
+    return EventStoreResource()
+
+
+defs = dg.Definitions(
+    assets=[events_daily, events_export],
+    jobs=[daily_sync_job],
+    schedules=[daily_sync_schedule],
+    sensors=[new_sync_sensor],
+    resources={"store": _store(), "destinations": DestinationsResource.from_env()},
+    executor=executor_from_env(),
+)
