@@ -1,0 +1,210 @@
+"""A fault-injecting HTTP proxy for tests: sits on 127.0.0.1 in front of a real
+server (moto_server, fake-gcs-server) and, per request, forwards it, answers
+503 SlowDown itself, drops the connection before forwarding, or forwards and
+then drops the connection so the response is lost (the server did the work).
+
+A *plan* decides per request: ``plan(request) -> action | None`` with action
+one of FORWARD, SLOWDOWN, RESET_BEFORE, RESET_AFTER, or an ``int`` status.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+FORWARD = "forward"
+SLOWDOWN = "slowdown"  # 503 with an S3 SlowDown body
+RESET_BEFORE = "reset_before"  # close without forwarding
+RESET_AFTER = "reset_after"  # forward, then close without answering
+
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "proxy-connection",
+    "content-length",
+}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body_len: int
+    index: int  # 0-based count of requests seen by the proxy
+
+
+@dataclass
+class Record:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    action: str
+    status: int | None
+
+
+Plan = Callable[[Request], "str | int | None"]
+
+
+def random_faults(
+    rate: float, seed: int = 7, actions: tuple[str, ...] = (SLOWDOWN, RESET_BEFORE, RESET_AFTER)
+) -> Plan:
+    """A share `rate` of requests get a fault, chosen at random (seeded)."""
+    rng = random.Random(seed)
+    lock = threading.Lock()
+
+    def plan(req: Request) -> str | None:
+        with lock:
+            if rng.random() < rate:
+                return rng.choice(actions)
+        return None
+
+    return plan
+
+
+@dataclass
+class FaultProxy:
+    upstream: str  # http://127.0.0.1:PORT
+    plan: Plan = field(default=lambda req: None)
+    records: list[Record] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.upstream)
+        self._up_host, self._up_port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._lock = threading.Lock()
+        self._count = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = bytearray()
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return bytes(out)
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _handle(self) -> None:
+                body = self._body()
+                split = urlsplit(self.path)
+                with proxy._lock:
+                    index = proxy._count
+                    proxy._count += 1
+                req = Request(
+                    self.command,
+                    split.path,
+                    parse_qs(split.query, keep_blank_values=True),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    len(body),
+                    index,
+                )
+                action = proxy.plan(req) or FORWARD
+                status: int | None = None
+                try:
+                    if action == RESET_BEFORE:
+                        self._reset()
+                    elif action == SLOWDOWN or isinstance(action, int):
+                        status = 503 if action == SLOWDOWN else int(action)
+                        payload = (
+                            b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                            b"<Message>Please reduce your request rate.</Message></Error>"
+                        )
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/xml")
+                        self.send_header("Content-Length", str(len(payload)))
+                        self.end_headers()
+                        if self.command != "HEAD":
+                            self.wfile.write(payload)
+                    else:
+                        status, headers, data = proxy._forward(
+                            self.command, self.path, self.headers, body
+                        )
+                        if action == RESET_AFTER:
+                            self._reset()
+                        else:
+                            self.send_response(status)
+                            for k, v in headers:
+                                if k.lower() not in HOP_HEADERS:
+                                    if k.lower() == "location":
+                                        v = v.replace(proxy.upstream, proxy.url)
+                                    self.send_header(k, v)
+                            self.send_header("Content-Length", str(len(data)))
+                            self.end_headers()
+                            if self.command != "HEAD":
+                                self.wfile.write(data)
+                finally:
+                    with proxy._lock:
+                        proxy.records.append(
+                            Record(req.method, req.path, req.query, str(action), status)
+                        )
+
+            def _reset(self) -> None:
+                # SO_LINGER 0: the client sees a connection reset, not a clean close.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                self.close_connection = True
+                self.connection.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _forward(
+        self, method: str, path: str, headers: object, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        conn = http.client.HTTPConnection(self._up_host, self._up_port, timeout=60)
+        try:
+            out = {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}  # type: ignore[attr-defined]
+            out["Content-Length"] = str(len(body))
+            conn.request(
+                method, path, body=body if body or method in ("PUT", "POST") else None, headers=out
+            )
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp.getheaders(), data
+        finally:
+            conn.close()
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def count(self, action: str) -> int:
+        return sum(1 for r in self.records if r.action == action)
