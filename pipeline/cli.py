@@ -136,8 +136,13 @@ def key_revoke(key: str, as_json: bool) -> None:
 # --- ingestion, demo data, HTTP API ---------------------------------------------------
 @main.command("ingest")
 @click.option("--workspace", "workspace_id", required=True)
-@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None,
-              help="Where rejected lines go (JSON lines). Default: FILE.rejects.jsonl")
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where rejected lines go (JSON lines). Default: FILE.rejects.jsonl",
+)
 @click.argument("file", type=click.Path(dir_okay=False))
 @command
 def ingest_cmd(workspace_id: str, rejects_path: str | None, file: str, as_json: bool) -> None:
@@ -146,11 +151,21 @@ def ingest_cmd(workspace_id: str, rejects_path: str | None, file: str, as_json: 
     from pipeline.ingest import ingest_file
 
     result = ingest_file(_engine(), workspace_id, file, rejects_path=rejects_path)
-    data = {"file": file, "workspace_id": workspace_id, "accepted": result.accepted,
-            "rejected": result.rejected, "rejects_path": result.rejects_path}
-    _emit(data, as_json, lambda d: (
-        f"{d['accepted']} events accepted, {d['rejected']} rejected"
-        + (f"; rejected lines with reasons: {d['rejects_path']}" if d["rejects_path"] else "")))
+    data = {
+        "file": file,
+        "workspace_id": workspace_id,
+        "accepted": result.accepted,
+        "rejected": result.rejected,
+        "rejects_path": result.rejects_path,
+    }
+    _emit(
+        data,
+        as_json,
+        lambda d: (
+            f"{d['accepted']} events accepted, {d['rejected']} rejected"
+            + (f"; rejected lines with reasons: {d['rejects_path']}" if d["rejects_path"] else "")
+        ),
+    )
 
 
 @main.group()

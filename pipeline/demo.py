@@ -41,7 +41,11 @@ US_PER_S = 1_000_000
 LATE_SHARE = 0.015  # events received 1..9 days after their day closed
 INVALID_PER_DAY = 5
 INVALID_KINDS = (
-    "nps_out_of_range", "nps_missing", "bad_json", "unknown_event_type", "empty_user_id",
+    "nps_out_of_range",
+    "nps_missing",
+    "bad_json",
+    "unknown_event_type",
+    "empty_user_id",
 )
 
 # event type -> weight (after the session_start that opens every session)
@@ -57,37 +61,77 @@ TYPE_WEIGHTS = {
     "survey_submission": 1,
 }
 PAGES = [  # (pathname, title, weight)
-    ("/dashboard", "Dashboard", 30), ("/reports", "Reports", 14),
-    ("/reports/new", "New report", 6), ("/settings", "Settings", 5),
-    ("/settings/billing", "Billing", 3), ("/settings/team", "Team", 3),
-    ("/integrations", "Integrations", 4), ("/projects", "Projects", 12),
-    ("/projects/board", "Board", 9), ("/inbox", "Inbox", 8),
-    ("/onboarding", "Welcome", 3), ("/pricing", "Pricing", 2), ("/help", "Help center", 2),
+    ("/dashboard", "Dashboard", 30),
+    ("/reports", "Reports", 14),
+    ("/reports/new", "New report", 6),
+    ("/settings", "Settings", 5),
+    ("/settings/billing", "Billing", 3),
+    ("/settings/team", "Team", 3),
+    ("/integrations", "Integrations", 4),
+    ("/projects", "Projects", 12),
+    ("/projects/board", "Board", 9),
+    ("/inbox", "Inbox", 8),
+    ("/onboarding", "Welcome", 3),
+    ("/pricing", "Pricing", 2),
+    ("/help", "Help center", 2),
 ]
 TRACK_NAMES = [
-    ("Report Created", 10), ("Report Shared", 4), ("Project Created", 6),
-    ("Invite Sent", 4), ("Integration Connected", 2), ("File Exported", 5),
-    ("Subscription Upgraded", 0.6), ("Subscription Cancelled", 0.2), ("Search Performed", 9),
+    ("Report Created", 10),
+    ("Report Shared", 4),
+    ("Project Created", 6),
+    ("Invite Sent", 4),
+    ("Integration Connected", 2),
+    ("File Exported", 5),
+    ("Subscription Upgraded", 0.6),
+    ("Subscription Cancelled", 0.2),
+    ("Search Performed", 9),
 ]
 LABELED_NAMES = [
-    ("Clicked Upgrade CTA", 3), ("Opened Settings Menu", 6), ("Clicked New Report", 8),
-    ("Viewed Pricing Table", 2), ("Clicked Help Widget", 3), ("Toggled Dark Mode", 1),
+    ("Clicked Upgrade CTA", 3),
+    ("Opened Settings Menu", 6),
+    ("Clicked New Report", 8),
+    ("Viewed Pricing Table", 2),
+    ("Clicked Help Widget", 3),
+    ("Toggled Dark Mode", 1),
 ]
-FLOWS = {12: "Welcome tour", 15: "New report walkthrough", 31: "Integrations tip",
-         44: "Upgrade announcement"}
+FLOWS = {
+    12: "Welcome tour",
+    15: "New report walkthrough",
+    31: "Integrations tip",
+    44: "Upgrade announcement",
+}
 FLOW_STATES = [("STARTED", 10), ("STEP_SEEN", 18), ("COMPLETED", 6), ("DISMISSED", 3)]
 CHECKLISTS = {2: "Getting started", 5: "Team setup"}
 CHECKLIST_STATES = [("SEEN", 10), ("TASK_COMPLETED", 8), ("COMPLETED", 2), ("DISMISSED", 1)]
-SURVEYS = {7: ("How easy was it to create a report?", ["Very easy", "Easy", "Hard"]),
-           9: ("What should we build next?", ["Dashboards", "Alerts", "Exports", "API"])}
+SURVEYS = {
+    7: ("How easy was it to create a report?", ["Very easy", "Easy", "Hard"]),
+    9: ("What should we build next?", ["Dashboards", "Alerts", "Exports", "API"]),
+}
 NPS_WEIGHTS = [1, 1, 1, 2, 2, 4, 6, 10, 16, 18, 14]  # scores 0..10
-COUNTRIES = [("US", 30), ("GB", 9), ("DE", 9), ("FR", 6), ("IN", 8), ("BR", 5),
-             ("CA", 5), ("NL", 3), ("ES", 3), ("JP", 3), ("AU", 3), ("SE", 2), ("PL", 2)]
+COUNTRIES = [
+    ("US", 30),
+    ("GB", 9),
+    ("DE", 9),
+    ("FR", 6),
+    ("IN", 8),
+    ("BR", 5),
+    ("CA", 5),
+    ("NL", 3),
+    ("ES", 3),
+    ("JP", 3),
+    ("AU", 3),
+    ("SE", 2),
+    ("PL", 2),
+]
 PLATFORMS = [  # (browser, os, device_type, weight)
-    ("Chrome", "Windows", "desktop", 34), ("Chrome", "Mac OS", "desktop", 18),
-    ("Safari", "Mac OS", "desktop", 10), ("Edge", "Windows", "desktop", 8),
-    ("Firefox", "Windows", "desktop", 5), ("Firefox", "Linux", "desktop", 2),
-    ("Mobile Safari", "iOS", "mobile", 10), ("Chrome Mobile", "Android", "mobile", 8),
+    ("Chrome", "Windows", "desktop", 34),
+    ("Chrome", "Mac OS", "desktop", 18),
+    ("Safari", "Mac OS", "desktop", 10),
+    ("Edge", "Windows", "desktop", 8),
+    ("Firefox", "Windows", "desktop", 5),
+    ("Firefox", "Linux", "desktop", 2),
+    ("Mobile Safari", "iOS", "mobile", 10),
+    ("Chrome Mobile", "Android", "mobile", 8),
     ("Mobile Safari", "iOS", "tablet", 3),
 ]
 USER_AGENTS = {
@@ -103,7 +147,12 @@ ROLES = ["admin", "member", "viewer", "owner"]
 COMPANY_WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark"]
 COMPANY_SUFFIXES = ["Labs", "Inc", "GmbH", "Ltd", "Systems", "Group"]
 INDUSTRIES = ["SaaS", "Fintech", "E-commerce", "Healthcare", "Education", "Media"]
-REFERRERS = [None, "https://www.google.com/", "https://www.linkedin.com/", "https://news.ycombinator.com/"]
+REFERRERS = [
+    None,
+    "https://www.google.com/",
+    "https://www.linkedin.com/",
+    "https://news.ycombinator.com/",
+]
 # Hours of the day (UTC) weighted like a workday spread over the Americas and Europe.
 HOUR_WEIGHTS = [2, 1, 1, 1, 1, 2, 4, 7, 10, 12, 12, 11, 10, 11, 13, 14, 14, 12, 9, 7, 5, 4, 3, 2]
 
@@ -139,24 +188,36 @@ def _universe(seed: int, events_per_day: int) -> _Universe:
     n_companies = max(3, n_users // 12)
     company_ids = [f"company_{i:04d}" for i in range(1, n_companies + 1)]
     companies = {
-        cid: {"name": f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIXES)} {i}",
-              "industry": rng.choice(INDUSTRIES), "plan": rng.choice(PLANS),
-              "seats": rng.choice([5, 10, 25, 50, 100, 250])}
+        cid: {
+            "name": f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIXES)} {i}",
+            "industry": rng.choice(INDUSTRIES),
+            "plan": rng.choice(PLANS),
+            "seats": rng.choice([5, 10, 25, 50, 100, 250]),
+        }
         for i, cid in enumerate(company_ids, start=1)
     }
     # Companies get users Zipf-like too; ~12% of users have no company (trials, personal).
-    company_cum = list(itertools.accumulate(1 / (r ** 0.9) for r in range(1, n_companies + 1)))
+    company_cum = list(itertools.accumulate(1 / (r**0.9) for r in range(1, n_companies + 1)))
     countries, country_cum = _weighted(COUNTRIES)
     platforms, platform_cum = _weighted([(p[:3], p[3]) for p in PLATFORMS])
     users = []
     for i in range(1, n_users + 1):
-        company = (None if rng.random() < 0.12
-                   else rng.choices(company_ids, cum_weights=company_cum)[0])
+        company = (
+            None if rng.random() < 0.12 else rng.choices(company_ids, cum_weights=company_cum)[0]
+        )
         browser, os_name, device = rng.choices(platforms, cum_weights=platform_cum)[0]
-        users.append(_User(
-            f"user_{i:05d}", company, rng.choices(countries, cum_weights=country_cum)[0],
-            browser, os_name, device, rng.choice(PLANS), rng.choice(ROLES),
-        ))
+        users.append(
+            _User(
+                f"user_{i:05d}",
+                company,
+                rng.choices(countries, cum_weights=country_cum)[0],
+                browser,
+                os_name,
+                device,
+                rng.choice(PLANS),
+                rng.choice(ROLES),
+            )
+        )
     rng.shuffle(users)  # rank in the Zipf tail is independent of the id
     # Zipf-Mandelbrot weights 1/(rank+5): heavy users, then a long tail of occasional ones.
     user_cum = list(itertools.accumulate(1 / (r + 5) for r in range(1, n_users + 1)))
@@ -225,25 +286,51 @@ class _DayGenerator:
             props = {"survey_id": 3}
             if rng.random() < 0.3:
                 props["feedback"] = rng.choice(
-                    ["Love the reports", "Too slow on big projects", "Pricing is unclear",
-                     "Great support", "Needs more integrations"])
+                    [
+                        "Love the reports",
+                        "Too slow on big projects",
+                        "Pricing is unclear",
+                        "Great support",
+                        "Needs more integrations",
+                    ]
+                )
             return "nps:3:SUBMITTED", props, score
         if etype == "survey_submission":
             sid = rng.choice(list(SURVEYS))
             question, answers = SURVEYS[sid]
-            return (f"survey:{sid}:SUBMITTED",
-                    {"survey_id": sid, "question": question, "answer": rng.choice(answers)}, None)
+            return (
+                f"survey:{sid}:SUBMITTED",
+                {"survey_id": sid, "question": question, "answer": rng.choice(answers)},
+                None,
+            )
         if etype == "identify_user":
             plan = user.plan if rng.random() < 0.9 else rng.choice(PLANS)
-            return "identify_user", {
-                "email": f"{user.user_id}@example.com", "plan": plan, "role": user.role,
-                "locale": {"DE": "de-DE", "FR": "fr-FR", "ES": "es-ES", "JP": "ja-JP",
-                           "BR": "pt-BR"}.get(user.country, "en-US"),
-            }, None
+            return (
+                "identify_user",
+                {
+                    "email": f"{user.user_id}@example.com",
+                    "plan": plan,
+                    "role": user.role,
+                    "locale": {
+                        "DE": "de-DE",
+                        "FR": "fr-FR",
+                        "ES": "es-ES",
+                        "JP": "ja-JP",
+                        "BR": "pt-BR",
+                    }.get(user.country, "en-US"),
+                },
+                None,
+            )
         if etype == "identify_company":
             return "identify_company", dict(self.u.companies[user.company_id or ""]), None
-        return "session_start", {"referrer": rng.choice(REFERRERS),
-                                 "utm_source": rng.choice([None, "google", "newsletter"])}, None
+        return (
+            "session_start",
+            {
+                "referrer": rng.choice(REFERRERS),
+                "utm_source": rng.choice([None, "google", "newsletter"]),
+            },
+            None,
+        )
 
     def rows(self, count: int, workspace_id: str) -> list[dict[str, Any]]:
         rng = self.rng
@@ -270,36 +357,39 @@ class _DayGenerator:
                     path = name
                 # Some track and identify calls come from the customer's backend.
                 backend = etype in ("track", "identify_user", "identify_company") and (
-                    rng.random() < 0.25)
+                    rng.random() < 0.25
+                )
                 received = t + rng.randrange(50_000, 5 * US_PER_S)
                 if self.max_late_days >= 1 and rng.random() < LATE_SHARE:
                     late_days = rng.randint(1, self.max_late_days)
-                    received = (self.day_end + (late_days - 1) * US_PER_DAY
-                                + rng.randrange(US_PER_DAY))
+                    received = (
+                        self.day_end + (late_days - 1) * US_PER_DAY + rng.randrange(US_PER_DAY)
+                    )
                     self.late += 1
-                out.append({
-                    "workspace_id": workspace_id,
-                    "event_id": self._event_id(),
-                    "event_type": etype,
-                    "event_name": name,
-                    "user_id": user.user_id,
-                    "company_id": user.company_id,
-                    "occurred_at": t,
-                    "received_at": received,
-                    "source": "backend-http" if backend else "web-client",
-                    "session_id": None if backend else session_id,
-                    "hostname": None if backend else host,
-                    "pathname": None if backend else path,
-                    "user_agent": None if backend else
-                    f"{USER_AGENTS[user.os]} {user.browser}",
-                    "browser": None if backend else user.browser,
-                    "os": None if backend else user.os,
-                    "device_type": None if backend else user.device_type,
-                    "country_code": user.country,
-                    "properties": _dumps({k: v for k, v in props.items() if v is not None}),
-                    "nps_score": nps,
-                    "schema_version": 1,
-                })
+                out.append(
+                    {
+                        "workspace_id": workspace_id,
+                        "event_id": self._event_id(),
+                        "event_type": etype,
+                        "event_name": name,
+                        "user_id": user.user_id,
+                        "company_id": user.company_id,
+                        "occurred_at": t,
+                        "received_at": received,
+                        "source": "backend-http" if backend else "web-client",
+                        "session_id": None if backend else session_id,
+                        "hostname": None if backend else host,
+                        "pathname": None if backend else path,
+                        "user_agent": None if backend else f"{USER_AGENTS[user.os]} {user.browser}",
+                        "browser": None if backend else user.browser,
+                        "os": None if backend else user.os,
+                        "device_type": None if backend else user.device_type,
+                        "country_code": user.country,
+                        "properties": _dumps({k: v for k, v in props.items() if v is not None}),
+                        "nps_score": nps,
+                        "schema_version": 1,
+                    }
+                )
                 t += rng.randint(2, 120) * US_PER_S + rng.randrange(US_PER_S)
         return out
 
@@ -310,11 +400,13 @@ class _DayGenerator:
             row = rows[pos]
             kind = INVALID_KINDS[(k + day_index) % len(INVALID_KINDS)]
             if kind == "nps_out_of_range":
-                row.update(event_type="nps_response", event_name="nps:3:SUBMITTED",
-                           nps_score=self.rng.choice([11, 12, -1]))
+                row.update(
+                    event_type="nps_response",
+                    event_name="nps:3:SUBMITTED",
+                    nps_score=self.rng.choice([11, 12, -1]),
+                )
             elif kind == "nps_missing":
-                row.update(event_type="nps_response", event_name="nps:3:SUBMITTED",
-                           nps_score=None)
+                row.update(event_type="nps_response", event_name="nps:3:SUBMITTED", nps_score=None)
             elif kind == "bad_json":
                 row["properties"] = row["properties"][:-1] + ',"truncated'
             elif kind == "unknown_event_type":
@@ -343,10 +435,14 @@ def _ensure_workspace_and_sync(
         ids["sync_created"] = False
     except NotFound:
         sync = create_sync(
-            engine, DEMO_WORKSPACE_ID,
+            engine,
+            DEMO_WORKSPACE_ID,
             destination=str(destination or dagster_home() / "exports"),
-            formats=["parquet", "jsonl"], compression="zstd", backfill_days=days,
-            title="Demo: local folder", sync_id=DEMO_SYNC_ID,
+            formats=["parquet", "jsonl"],
+            compression="zstd",
+            backfill_days=days,
+            title="Demo: local folder",
+            sync_id=DEMO_SYNC_ID,
         )
         ids["sync_created"] = True
     ids["destination"] = sync.destination
@@ -366,10 +462,15 @@ def seed_demo(
     the workspace was created by this call (keys are stored hashed)."""
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DEMO_DAYS:
         raise ConfigError("days", f"must be an integer from 1 to {MAX_DEMO_DAYS}, got {days!r}")
-    if (isinstance(events_per_day, bool) or not isinstance(events_per_day, int)
-            or not 1 <= events_per_day <= MAX_EVENTS_PER_DAY):
-        raise ConfigError("events_per_day", f"must be an integer from 1 to "
-                          f"{MAX_EVENTS_PER_DAY}, got {events_per_day!r}")
+    if (
+        isinstance(events_per_day, bool)
+        or not isinstance(events_per_day, int)
+        or not 1 <= events_per_day <= MAX_EVENTS_PER_DAY
+    ):
+        raise ConfigError(
+            "events_per_day",
+            f"must be an integer from 1 to {MAX_EVENTS_PER_DAY}, got {events_per_day!r}",
+        )
     started = time.perf_counter()
     today = today or utcnow().date()
     result = _ensure_workspace_and_sync(engine, days, destination)
@@ -388,22 +489,36 @@ def seed_demo(
     start_us, _ = day_bounds_us(day_list[0])
     _, end_us = day_bounds_us(day_list[-1])
     with engine.begin() as conn:
-        existing = set(conn.execute(
-            select(events.c.event_id).where(
-                events.c.workspace_id == DEMO_WORKSPACE_ID,
-                events.c.occurred_at >= start_us, events.c.occurred_at < end_us,
-            )
-        ).scalars())
+        existing = set(
+            conn.execute(
+                select(events.c.event_id).where(
+                    events.c.workspace_id == DEMO_WORKSPACE_ID,
+                    events.c.occurred_at >= start_us,
+                    events.c.occurred_at < end_us,
+                )
+            ).scalars()
+        )
         new_rows = [r for r in rows if r["event_id"] not in existing]
         inserted = insert_event_rows(conn, new_rows)
-        profiles = upsert_profiles(conn, DEMO_WORKSPACE_ID, (
-            r for r in new_rows
-            if r["event_type"] in ("identify_user", "identify_company") and r["user_id"]
-        ))
+        profiles = upsert_profiles(
+            conn,
+            DEMO_WORKSPACE_ID,
+            (
+                r
+                for r in new_rows
+                if r["event_type"] in ("identify_user", "identify_company") and r["user_id"]
+            ),
+        )
     result.update(
-        days=len(day_list), first_day=day_list[0].isoformat(), last_day=day_list[-1].isoformat(),
-        events=len(rows), inserted=inserted, skipped_existing=len(rows) - inserted,
-        invalid=invalid, late=late, profiles=profiles,
+        days=len(day_list),
+        first_day=day_list[0].isoformat(),
+        last_day=day_list[-1].isoformat(),
+        events=len(rows),
+        inserted=inserted,
+        skipped_existing=len(rows) - inserted,
+        invalid=invalid,
+        late=late,
+        profiles=profiles,
         seconds=round(time.perf_counter() - started, 3),
     )
     return result

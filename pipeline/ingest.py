@@ -113,24 +113,19 @@ def parse_timestamp_us(value: Any, field_name: str = "occurred_at") -> int:
         ) from None
     if parsed.tzinfo is None:
         raise ValueError(
-            f"bad timestamp in {field_name!r}: {value[:64]!r} has no timezone "
-            "(add Z or +00:00)"
+            f"bad timestamp in {field_name!r}: {value[:64]!r} has no timezone (add Z or +00:00)"
         )
     return to_us(parsed)
 
 
-def validate_event(
-    raw: Any, now_us: int | None = None
-) -> tuple[dict[str, Any] | None, str | None]:
+def validate_event(raw: Any, now_us: int | None = None) -> tuple[dict[str, Any] | None, str | None]:
     """Check one event. Returns (store row without workspace_id/received_at, None) or
     (None, reason). Duplicates need the batch and the store: `ingest_events` checks them."""
     if not isinstance(raw, dict):
         return None, f"event must be a JSON object, got {_type_name(raw)}"
     unknown = sorted(k for k in raw if k not in KNOWN_FIELDS)
     if unknown:
-        return None, (
-            f"unknown field {unknown[0]!r}; put custom data in 'properties'"
-        )
+        return None, (f"unknown field {unknown[0]!r}; put custom data in 'properties'")
     for name in REQUIRED_FIELDS:
         if raw.get(name) is None:
             return None, f"missing field {name!r}"
@@ -159,9 +154,7 @@ def validate_event(
         )
     event_type = raw["event_type"]
     if event_type not in EVENT_TYPES:
-        return None, (
-            f"unknown event_type {event_type[:64]!r}; allowed: {', '.join(EVENT_TYPES)}"
-        )
+        return None, (f"unknown event_type {event_type[:64]!r}; allowed: {', '.join(EVENT_TYPES)}")
     if event_type == "identify_company" and not raw.get("company_id"):
         return None, "missing field 'company_id' (required for identify_company)"
 
@@ -193,8 +186,9 @@ def validate_event(
                 f"wrong type for 'properties': expected JSON object, got {_type_name(props)}"
             )
         try:
-            props_text = json.dumps(props, separators=(",", ":"), ensure_ascii=False,
-                                    allow_nan=False)
+            props_text = json.dumps(
+                props, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            )
         except ValueError as exc:
             return None, f"properties cannot be encoded as JSON: {exc}"
         size = len(props_text.encode())
@@ -313,9 +307,11 @@ def upsert_profiles(conn: Connection, workspace_id: str, rows: Iterable[dict[str
             first = at if first is None else min(first, at)
             last = at if last is None else max(last, at)
         values: dict[str, Any] = {
-            "workspace_id": workspace_id, key: subject,
+            "workspace_id": workspace_id,
+            key: subject,
             "properties": json.dumps(props, separators=(",", ":"), ensure_ascii=False),
-            "first_seen_at": first, "last_seen_at": last,
+            "first_seen_at": first,
+            "last_seen_at": last,
         }
         if kind == "user":
             values["company_id"] = company
@@ -387,10 +383,13 @@ def ingest_events(
                 raise
     for pos, row in candidates:
         if row["event_id"] in stored:
-            result.rejections.append(Rejection(
-                pos, row["event_id"],
-                f"duplicate event_id {row['event_id']!r} (already stored in this workspace)",
-            ))
+            result.rejections.append(
+                Rejection(
+                    pos,
+                    row["event_id"],
+                    f"duplicate event_id {row['event_id']!r} (already stored in this workspace)",
+                )
+            )
     result.rejections.sort(key=lambda r: r.index)
     result.accepted = len(keep)
     result.rejected = len(result.rejections)
@@ -425,8 +424,12 @@ def _jsonl_records(stream: IO[bytes]) -> Iterator[_Record]:
         try:
             text = raw_line.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
-            yield _Record(number, raw_line.decode("utf-8", "replace").rstrip("\r\n"), None,
-                          f"line is not UTF-8: {exc.reason} at byte {exc.start}")
+            yield _Record(
+                number,
+                raw_line.decode("utf-8", "replace").rstrip("\r\n"),
+                None,
+                f"line is not UTF-8: {exc.reason} at byte {exc.start}",
+            )
             continue
         if not text.strip():
             continue
@@ -436,8 +439,9 @@ def _jsonl_records(stream: IO[bytes]) -> Iterator[_Record]:
             yield _Record(number, text, None, f"malformed JSON: {exc}")
             continue
         if not isinstance(event, dict):
-            yield _Record(number, text, None,
-                          f"expected one JSON object per line, got {_type_name(event)}")
+            yield _Record(
+                number, text, None, f"expected one JSON object per line, got {_type_name(event)}"
+            )
             continue
         yield _Record(number, text, event)
 
@@ -484,8 +488,9 @@ def _csv_records(stream: IO[str], path: Path) -> Iterator[_Record]:
         csv.writer(buf, lineterminator="").writerow(cells)
         original = buf.getvalue()
         if len(cells) != len(header):
-            yield _Record(line, original, None,
-                          f"row has {len(cells)} columns, the header has {len(header)}")
+            yield _Record(
+                line, original, None, f"row has {len(cells)} columns, the header has {len(header)}"
+            )
             continue
         event: dict[str, Any] = {}
         error = None
@@ -536,8 +541,13 @@ def ingest_file(
         if out is None:
             rejects.parent.mkdir(parents=True, exist_ok=True)
             out = rejects.open("w", encoding="utf-8")
-        out.write(json.dumps({"line": line, "event_id": event_id, "reason": reason,
-                              "original": original}, ensure_ascii=False) + "\n")
+        out.write(
+            json.dumps(
+                {"line": line, "event_id": event_id, "reason": reason, "original": original},
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
         result.rejected += 1
         if len(result.rejections) < MAX_KEPT_REJECTIONS:
             result.rejections.append(Rejection(line, event_id, reason))
@@ -555,13 +565,18 @@ def ingest_file(
                 parsed = [r for r in chunk if r.error is None]
                 by_line = {r.line: r for r in chunk}
                 batch = ingest_events(
-                    engine, workspace_id, [r.event for r in parsed],
-                    default_source="file-import", index_base=[r.line for r in parsed],
+                    engine,
+                    workspace_id,
+                    [r.event for r in parsed],
+                    default_source="file-import",
+                    index_base=[r.line for r in parsed],
                 )
                 result.accepted += batch.accepted
                 failures = [(r.line, None, r.error or "", r.original) for r in chunk if r.error]
-                failures += [(x.index, x.event_id, x.reason, by_line[x.index].original)
-                             for x in batch.rejections]
+                failures += [
+                    (x.index, x.event_id, x.reason, by_line[x.index].original)
+                    for x in batch.rejections
+                ]
                 for line, event_id, reason, original in sorted(failures, key=lambda f: f[0]):
                     reject(line, event_id, reason, original)
     except UnicodeDecodeError as exc:

@@ -24,8 +24,14 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def ev(event_id: str, **over: Any) -> dict[str, Any]:
-    return {"event_id": event_id, "event_type": "track", "event_name": "Report Created",
-            "user_id": "u1", "occurred_at": "2025-03-09T10:00:00Z", **over}
+    return {
+        "event_id": event_id,
+        "event_type": "track",
+        "event_name": "Report Created",
+        "user_id": "u1",
+        "occurred_at": "2025-03-09T10:00:00Z",
+        **over,
+    }
 
 
 @pytest.fixture
@@ -59,14 +65,24 @@ def test_missing_or_invalid_key_is_401(client: TestClient, engine: Engine, key: 
 
 
 def test_mixed_batch_keeps_valid_events(client: TestClient, engine: Engine, key: str) -> None:
-    batch = [ev("a"), ev("b", event_type="pageview"), 42, ev("c", nps_score=3,
-             event_type="nps_response"), ev("a"), ev("d", occurred_at="2025-03-09 10:00")]
+    batch = [
+        ev("a"),
+        ev("b", event_type="pageview"),
+        42,
+        ev("c", nps_score=3, event_type="nps_response"),
+        ev("a"),
+        ev("d", occurred_at="2025-03-09 10:00"),
+    ]
     r = client.post("/v1/events", json={"events": batch}, headers=bearer(key))
     assert r.status_code == 200
     data = r.json()
     assert data["accepted"] == 2
     assert [(x["index"], x["event_id"]) for x in data["rejected"]] == [
-        (1, "b"), (2, None), (4, "a"), (5, "d")]
+        (1, "b"),
+        (2, None),
+        (4, "a"),
+        (5, "d"),
+    ]
     assert data["rejected"][0]["reason"].startswith("unknown event_type 'pageview'")
     assert data["rejected"][1]["reason"] == "event must be a JSON object, got int"
     assert "duplicate event_id 'a'" in data["rejected"][2]["reason"]
@@ -76,27 +92,34 @@ def test_mixed_batch_keeps_valid_events(client: TestClient, engine: Engine, key:
     assert again.json()["accepted"] == 0
     assert all("already stored" in x["reason"] for x in again.json()["rejected"])
     with engine.connect() as conn:
-        rows = conn.execute(select(events.c.event_id, events.c.source)
-                            .order_by(events.c.event_id)).all()
+        rows = conn.execute(
+            select(events.c.event_id, events.c.source).order_by(events.c.event_id)
+        ).all()
     assert [tuple(r) for r in rows] == [("a", "backend-http"), ("c", "backend-http")]
 
 
 def test_oversize_or_malformed_body_is_422(client: TestClient, engine: Engine, key: str) -> None:
-    r = client.post("/v1/events", json={"events": [ev(f"e{i}") for i in range(1001)]},
-                    headers=bearer(key))
+    r = client.post(
+        "/v1/events", json={"events": [ev(f"e{i}") for i in range(1001)]}, headers=bearer(key)
+    )
     assert r.status_code == 422
     assert r.json()["message"] == (
-        "body.events: at most 1000 events per request, got 1001; split the batch")
+        "body.events: at most 1000 events per request, got 1001; split the batch"
+    )
     assert len(r.content) < 2000  # the batch is not echoed back
     r = client.post("/v1/events", json={"event": [ev("x")]}, headers=bearer(key))
     assert r.status_code == 422
     assert r.json()["message"].startswith("body.events: Field required")
-    r = client.post("/v1/events", content=b"{not json", headers={
-        **bearer(key), "Content-Type": "application/json"})
+    r = client.post(
+        "/v1/events",
+        content=b"{not json",
+        headers={**bearer(key), "Content-Type": "application/json"},
+    )
     assert r.status_code == 422
     assert "JSON" in r.json()["message"]
-    ok = client.post("/v1/events", json={"events": [ev(f"e{i}") for i in range(1000)]},
-                     headers=bearer(key))
+    ok = client.post(
+        "/v1/events", json={"events": [ev(f"e{i}") for i in range(1000)]}, headers=bearer(key)
+    )
     assert (ok.status_code, ok.json()["accepted"]) == (200, 1000)
 
 
@@ -121,8 +144,9 @@ def test_healthz_reports_an_unmigrated_store(tmp_path: Path) -> None:
 def test_database_holds_no_plaintext_api_key(engine: Engine, es_home: Path, key: str) -> None:
     secret = key.split("_", 2)[2]
     with engine.connect() as conn:
-        for table in conn.execute(text(
-                "SELECT name FROM sqlite_master WHERE type='table'")).scalars():
+        for table in conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type='table'")
+        ).scalars():
             for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 assert secret not in str(tuple(row)), table
     raw = b"".join(p.read_bytes() for p in es_home.glob("eventsync.db*"))
@@ -137,12 +161,17 @@ def _free_port() -> int:
 
 def test_eventsync_api_serves_over_http(engine: Engine, es_home: Path, key: str) -> None:
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(es_home),
-           "EVENTSYNC_DATABASE_URL": os.environ["EVENTSYNC_DATABASE_URL"]}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(es_home),
+        "EVENTSYNC_DATABASE_URL": os.environ["EVENTSYNC_DATABASE_URL"],
+    }
     log = (es_home / "api.log").open("w+")
     proc = subprocess.Popen(
         [str(VENV_BIN / "eventsync"), "api", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -157,8 +186,9 @@ def test_eventsync_api_serves_over_http(engine: Engine, es_home: Path, key: str)
                 log.seek(0)
                 pytest.fail(f"eventsync api did not come up on {base}: {log.read()[-2000:]}")
             time.sleep(0.2)
-        r = httpx.post(f"{base}/v1/events", json={"events": [ev("over-http")]},
-                       headers=bearer(key), timeout=10)
+        r = httpx.post(
+            f"{base}/v1/events", json={"events": [ev("over-http")]}, headers=bearer(key), timeout=10
+        )
         assert r.status_code == 200
         assert r.json() == {"accepted": 1, "rejected": []}
         with engine.connect() as conn:

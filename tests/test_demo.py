@@ -31,8 +31,11 @@ def all_rows(engine: Engine) -> list[dict[str, Any]]:
 
 def as_raw_event(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as a client would have sent it, for the strict validator."""
-    raw = {k: v for k, v in row.items()
-           if v is not None and k not in ("workspace_id", "received_at", "schema_version")}
+    raw = {
+        k: v
+        for k, v in row.items()
+        if v is not None and k not in ("workspace_id", "received_at", "schema_version")
+    }
     raw["occurred_at"] = from_us(row["occurred_at"]).isoformat()
     if "properties" in raw:
         try:
@@ -48,17 +51,30 @@ def test_same_seed_gives_identical_rows_in_two_stores(tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / name / 'es.db'}"
         upgrade(url)
         engine = engine_for(url)
-        seed_demo(engine, days=3, events_per_day=300, seed=11, today=TODAY,
-                  destination=tmp_path / name / "exports")
+        seed_demo(
+            engine,
+            days=3,
+            events_per_day=300,
+            seed=11,
+            today=TODAY,
+            destination=tmp_path / name / "exports",
+        )
         stores.append(all_rows(engine))
     assert len(stores[0]) == 900
     assert stores[0] == stores[1]
     other = f"sqlite:///{tmp_path / 'c' / 'es.db'}"
     upgrade(other)
-    seed_demo(engine_for(other), days=3, events_per_day=300, seed=12, today=TODAY,
-              destination=tmp_path / "c")
+    seed_demo(
+        engine_for(other),
+        days=3,
+        events_per_day=300,
+        seed=12,
+        today=TODAY,
+        destination=tmp_path / "c",
+    )
     assert {r["event_id"] for r in all_rows(engine_for(other))}.isdisjoint(
-        {r["event_id"] for r in stores[0]})
+        {r["event_id"] for r in stores[0]}
+    )
 
 
 def test_demo_seed_content(engine: Engine, es_home: Path) -> None:
@@ -85,8 +101,17 @@ def test_demo_seed_content(engine: Engine, es_home: Path) -> None:
     # Userpilot-like mix: page views dominate; every type appears; names as the anchors.
     types = Counter(r["event_type"] for r in rows)
     assert types.most_common(1)[0][0] == "page_view"
-    for t in ("track", "labeled", "flow_interaction", "checklist_interaction", "nps_response",
-              "survey_submission", "identify_user", "identify_company", "session_start"):
+    for t in (
+        "track",
+        "labeled",
+        "flow_interaction",
+        "checklist_interaction",
+        "nps_response",
+        "survey_submission",
+        "identify_user",
+        "identify_company",
+        "session_start",
+    ):
         assert types[t] > 0, t
     names = {r["event_name"] for r in rows}
     assert {"flow:12:COMPLETED", "checklist:2:SEEN"} <= names
@@ -105,8 +130,9 @@ def test_demo_seed_content(engine: Engine, es_home: Path) -> None:
         assert conn.execute(select(user_profiles)).first() is not None
 
     # Late rows: received 1..9 days after their day closed, never after today.
-    late = [r for r in rows
-            if r["received_at"] >= day_bounds_us(from_us(r["occurred_at"]).date())[1]]
+    late = [
+        r for r in rows if r["received_at"] >= day_bounds_us(from_us(r["occurred_at"]).date())[1]
+    ]
     assert len(late) == result["late"] > 100
     for r in late:
         day_end = day_bounds_us(from_us(r["occurred_at"]).date())[1]
@@ -118,8 +144,12 @@ def test_demo_seed_content(engine: Engine, es_home: Path) -> None:
     rejected = [x for x in reasons if x is not None]
     assert len(rejected) == 70
     kinds = Counter(
-        "nps range" if "is outside 0..10" in x else
-        "unknown type" if x.startswith("unknown event_type") else x for x in rejected
+        "nps range"
+        if "is outside 0..10" in x
+        else "unknown type"
+        if x.startswith("unknown event_type")
+        else x
+        for x in rejected
     )
     assert kinds == {
         "nps range": 14,

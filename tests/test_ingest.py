@@ -88,7 +88,7 @@ def test_empty_user_id_is_missing() -> None:
         ("event_name", ["x"], "expected string, got list"),
         ("company_id", 7, "expected string, got int"),
         ("properties", [1, 2], "expected JSON object, got list"),
-        ("properties", "{\"a\": 1}", "expected JSON object, got str"),
+        ("properties", '{"a": 1}', "expected JSON object, got str"),
         ("nps_score", "9", "expected integer, got str"),
         ("nps_score", 7.5, "expected integer, got float"),
         ("occurred_at", 1.7e12, "integer epoch milliseconds, got float"),
@@ -148,8 +148,9 @@ def test_bad_timestamp_names_the_field(value: Any, expected: str) -> None:
 
 
 def test_oversize_properties() -> None:
-    row, reason = validate_event(ev(properties={"blob": "x" * (MAX_PROPERTIES_BYTES - 11)}),
-                                 now_us=NOW_US)
+    row, reason = validate_event(
+        ev(properties={"blob": "x" * (MAX_PROPERTIES_BYTES - 11)}), now_us=NOW_US
+    )
     assert reason is None and row is not None  # exactly at the limit
     assert len(row["properties"].encode()) == MAX_PROPERTIES_BYTES
     _, reason = validate_event(ev(properties={"blob": "x" * MAX_PROPERTIES_BYTES}), now_us=NOW_US)
@@ -194,8 +195,14 @@ def test_mixed_batch_keeps_valid_events(engine: Engine, ws: str) -> None:
     batch = [
         ev(event_id="a"),
         ev(event_id="b", event_type="nope"),
-        ev(event_id="c", event_type="page_view", event_name="/home", received_at="ignored",
-           workspace_id="ignored", properties={"k": "v"}),
+        ev(
+            event_id="c",
+            event_type="page_view",
+            event_name="/home",
+            received_at="ignored",
+            workspace_id="ignored",
+            properties={"k": "v"},
+        ),
         "not an object",
         ev(event_id="a"),  # duplicate within the batch
         ev(event_id="d", event_type="nps_response", nps_score=9),
@@ -227,20 +234,48 @@ def test_duplicate_of_stored_event_is_rejected(engine: Engine, ws: str) -> None:
 
 
 def test_identify_events_upsert_profiles(engine: Engine, ws: str) -> None:
-    ingest_events(engine, ws, [
-        ev(event_id="i1", event_type="identify_user", event_name="identify_user",
-           occurred_at="2025-03-01T00:00:00Z", company_id="c1",
-           properties={"plan": "free", "role": "admin"}),
-        ev(event_id="i2", event_type="identify_company", event_name="identify_company",
-           company_id="c1", properties={"name": "Acme"}),
-    ])
-    ingest_events(engine, ws, [
-        ev(event_id="i3", event_type="identify_user", event_name="identify_user",
-           occurred_at="2025-03-05T00:00:00Z", properties={"plan": "pro"}),
-        # older than what the profile has seen: only adds keys
-        ev(event_id="i4", event_type="identify_user", event_name="identify_user",
-           occurred_at="2025-02-01T00:00:00Z", properties={"plan": "trial", "locale": "de"}),
-    ])
+    ingest_events(
+        engine,
+        ws,
+        [
+            ev(
+                event_id="i1",
+                event_type="identify_user",
+                event_name="identify_user",
+                occurred_at="2025-03-01T00:00:00Z",
+                company_id="c1",
+                properties={"plan": "free", "role": "admin"},
+            ),
+            ev(
+                event_id="i2",
+                event_type="identify_company",
+                event_name="identify_company",
+                company_id="c1",
+                properties={"name": "Acme"},
+            ),
+        ],
+    )
+    ingest_events(
+        engine,
+        ws,
+        [
+            ev(
+                event_id="i3",
+                event_type="identify_user",
+                event_name="identify_user",
+                occurred_at="2025-03-05T00:00:00Z",
+                properties={"plan": "pro"},
+            ),
+            # older than what the profile has seen: only adds keys
+            ev(
+                event_id="i4",
+                event_type="identify_user",
+                event_name="identify_user",
+                occurred_at="2025-02-01T00:00:00Z",
+                properties={"plan": "trial", "locale": "de"},
+            ),
+        ],
+    )
     with engine.connect() as conn:
         user = conn.execute(select(user_profiles).where(user_profiles.c.user_id == "u1")).one()
         company = conn.execute(select(company_profiles)).one()
@@ -286,15 +321,37 @@ def test_csv_file(engine: Engine, ws: str, tmp_path: Path) -> None:
     rejects = tmp_path / "out" / "bad.jsonl"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["event_id", "event_type", "event_name", "user_id", "company_id",
-                    "occurred_at", "properties", "nps_score"])
-        w.writerow(["c1", "page_view", "/home", "u1", "", "2025-03-09T10:00:00Z",
-                    '{"title": "Home, sweet",\n "n": 1}', ""])
-        w.writerow(["c2", "nps_response", "nps:1:SUBMITTED", "u2", "acme", "1741514400000",
-                    "", "8"])
+        w.writerow(
+            [
+                "event_id",
+                "event_type",
+                "event_name",
+                "user_id",
+                "company_id",
+                "occurred_at",
+                "properties",
+                "nps_score",
+            ]
+        )
+        w.writerow(
+            [
+                "c1",
+                "page_view",
+                "/home",
+                "u1",
+                "",
+                "2025-03-09T10:00:00Z",
+                '{"title": "Home, sweet",\n "n": 1}',
+                "",
+            ]
+        )
+        w.writerow(
+            ["c2", "nps_response", "nps:1:SUBMITTED", "u2", "acme", "1741514400000", "", "8"]
+        )
         w.writerow(["c3", "track", "Clicked", "u3", "", "2025-03-09T10:00:00Z", "{oops", ""])
-        w.writerow(["c4", "nps_response", "nps:1:SUBMITTED", "u4", "", "2025-03-09T10:00:00",
-                    "", "5"])
+        w.writerow(
+            ["c4", "nps_response", "nps:1:SUBMITTED", "u4", "", "2025-03-09T10:00:00", "", "5"]
+        )
         w.writerow(["c5", "track", "x"])
     result = ingest_file(engine, ws, path, rejects_path=rejects)
     assert (result.accepted, result.rejected) == (2, 3)
@@ -312,8 +369,9 @@ def test_csv_file(engine: Engine, ws: str, tmp_path: Path) -> None:
     assert rows["c2"]["occurred_at"] == 1741514400000 * 1000
 
 
-def test_gzipped_jsonl_and_no_rejects_file_when_all_valid(engine: Engine, ws: str,
-                                                          tmp_path: Path) -> None:
+def test_gzipped_jsonl_and_no_rejects_file_when_all_valid(
+    engine: Engine, ws: str, tmp_path: Path
+) -> None:
     path = tmp_path / "events.ndjson.gz"
     with gzip.open(path, "wt") as f:
         for i in range(2500):
@@ -347,10 +405,20 @@ def test_ingest_on_each_backend(store_url: str) -> None:
     ws = create_workspace(engine, "Backends").workspace_id
     batch = [
         ev(event_id="p1", hostname="h" * 300),  # wider than the column: a rejection
-        ev(event_id="p2", event_type="identify_user", event_name="identify_user",
-           properties={"plan": "pro"}, company_id="c9"),
-        ev(event_id="p3", event_type="identify_company", event_name="identify_company",
-           company_id="c9", properties={"name": "Nine"}),
+        ev(
+            event_id="p2",
+            event_type="identify_user",
+            event_name="identify_user",
+            properties={"plan": "pro"},
+            company_id="c9",
+        ),
+        ev(
+            event_id="p3",
+            event_type="identify_company",
+            event_name="identify_company",
+            company_id="c9",
+            properties={"name": "Nine"},
+        ),
         ev(event_id="p2"),
     ]
     result = ingest_events(engine, ws, batch)
@@ -359,9 +427,20 @@ def test_ingest_on_each_backend(store_url: str) -> None:
         "'hostname' is too long: 300 characters, at most 256",
         "duplicate event_id 'p2' (also at index 1 of this batch)",
     ]
-    again = ingest_events(engine, ws, [ev(event_id="p3"), ev(
-        event_id="p4", event_type="identify_user", event_name="identify_user",
-        occurred_at="2025-03-09T11:00:00Z", properties={"seats": 3})])
+    again = ingest_events(
+        engine,
+        ws,
+        [
+            ev(event_id="p3"),
+            ev(
+                event_id="p4",
+                event_type="identify_user",
+                event_name="identify_user",
+                occurred_at="2025-03-09T11:00:00Z",
+                properties={"seats": 3},
+            ),
+        ],
+    )
     assert again.accepted == 1 and again.rejections[0].event_id == "p3"
     with engine.connect() as conn:
         user = conn.execute(select(user_profiles).where(user_profiles.c.workspace_id == ws)).one()
