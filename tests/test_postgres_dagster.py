@@ -1,0 +1,175 @@
+"""Dagster on PostgreSQL: a real DagsterInstance built from
+dagster_home/dagster.postgres.yaml (values from DAGSTER_PG_* env vars) runs a job, a
+schedule tick and a sensor tick through the scheduler, sensor and run-queue daemons'
+own iterations, a real code server and the default run launcher."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+from dagster._core.test_utils import create_test_daemon_workspace_context
+from dagster._core.workspace.load_target import ModuleTarget
+from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+    QueuedRunCoordinatorDaemon,
+)
+from dagster._daemon.sensor import execute_sensor_iteration
+from dagster._scheduler.scheduler import launch_scheduled_runs
+from sqlalchemy import create_engine, make_url, text
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_YAML = ROOT / "dagster_home" / "dagster.postgres.yaml"
+LOG = logging.getLogger("eventsync.test")
+
+
+@pytest.fixture
+def pg_dagster_home(
+    es_home: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """es_home with dagster.postgres.yaml as its dagster.yaml, DAGSTER_PG_* pointing at
+    a fresh PostgreSQL database."""
+    shutil.copy(PG_YAML, es_home / "dagster.yaml")
+    url = make_url(pg_url)
+    monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
+    monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
+    monkeypatch.setenv("DAGSTER_PG_DB", url.database or "")
+    monkeypatch.setenv("EVENTSYNC_EXECUTOR", "in_process")
+    yield es_home
+
+
+def _pg_run_ids(pg_url: str) -> set[str]:
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT run_id FROM runs")).scalars())
+    finally:
+        engine.dispose()
+
+
+def _limits(config: dict) -> tuple:
+    """(max runs, tag limits, pool default) whichever of Dagster's two forms is used."""
+    runs = dict(config.get("run_coordinator", {}).get("config") or {})
+    runs.update(config.get("concurrency", {}).get("runs") or {})
+    pools = config.get("concurrency", {}).get("pools") or {}
+    return runs.get("max_concurrent_runs"), runs.get("tag_concurrency_limits"), pools
+
+
+def test_postgres_yaml_keeps_the_default_queue_limits() -> None:
+    prod = yaml.safe_load(PG_YAML.read_text())
+    default = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text())
+    assert _limits(prod) == _limits(default)
+    assert prod["run_coordinator"]["class"] == default["run_coordinator"]["class"]
+    assert prod["run_monitoring"] == default["run_monitoring"]
+    db = prod["storage"]["postgres"]["postgres_db"]
+    assert db["scheme"] == "postgresql+psycopg2"
+    assert {v["env"] for k, v in db.items() if k != "scheme"} == {
+        "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_DB",
+    }
+
+
+def test_instance_on_postgres_runs_a_job(pg_dagster_home: Path, pg_url: str) -> None:
+    from tests.dagster_code.trivial import trivial_job_on_configured_executor
+
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
+        limits = instance.get_concurrency_config().run_queue_config
+        assert limits.max_concurrent_runs == 2
+        assert limits.tag_concurrency_limits[0]["key"] == "eventsync/destination"
+        with dg.execute_job(
+            dg.reconstructable(trivial_job_on_configured_executor), instance=instance
+        ) as result:
+            assert result.success
+            assert result.output_for_node("write_marker") == "2"
+        run_id = result.run_id
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
+    # The run really is in PostgreSQL, not in a SQLite file next to dagster.yaml.
+    assert run_id in _pg_run_ids(pg_url)
+    assert not list(pg_dagster_home.glob("**/runs.db"))
+
+
+@contextmanager
+def daemon_workspace(instance: dg.DagsterInstance, module: str) -> Iterator:
+    """The workspace a daemon sees: the module served by a real gRPC code server."""
+    target = ModuleTarget(
+        module_name=module, attribute=None, working_directory=str(ROOT), location_name="test"
+    )
+    with create_test_daemon_workspace_context(target, instance) as ctx:
+        entries = ctx.create_request_context().get_code_location_entries().values()
+        for entry in entries:
+            assert entry.code_location is not None, entry.load_error
+        yield ctx
+
+
+def dequeue_and_wait(
+    instance: dg.DagsterInstance, ctx, run_ids: set[str] | None = None, timeout: float = 120
+) -> list:
+    """Let the run-queue daemon launch queued runs, then wait until they finish."""
+    daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
+    deadline = time.monotonic() + timeout
+    while True:
+        list(daemon.run_iteration(ctx))
+        runs = [
+            r for r in instance.get_runs()
+            if run_ids is None or r.run_id in run_ids
+        ]
+        if runs and all(r.is_finished for r in runs):
+            return runs
+        if time.monotonic() > deadline:
+            pytest.fail(f"runs did not finish: {[(r.run_id, r.status) for r in runs]}")
+        time.sleep(1)
+
+
+def schedule_tick(
+    ctx, at: dt.datetime, iteration_times: dict | None = None
+) -> None:
+    list(launch_scheduled_runs(ctx, LOG, end_datetime_utc=at,
+                               iteration_times=iteration_times if iteration_times is not None
+                               else {}))
+
+
+@pytest.mark.timeout(240)
+def test_schedule_and_sensor_ticks_on_postgres(pg_dagster_home: Path, pg_url: str) -> None:
+    with dg.DagsterInstance.get() as instance, daemon_workspace(
+        instance, "tests.dagster_code.trivial"
+    ) as ctx:
+        # First iteration records the schedule's state; the next one, past 10:00, ticks.
+        schedule_tick(ctx, dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC))
+        assert instance.get_runs() == []
+        schedule_tick(ctx, dt.datetime(2026, 3, 1, 10, 0, 5, tzinfo=dt.UTC))
+        runs = instance.get_runs(RunsFilter(tags={"dagster/schedule_name": "trivial_hourly"}))
+        assert len(runs) == 1
+        assert runs[0].status == DagsterRunStatus.QUEUED  # through the QueuedRunCoordinator
+        assert runs[0].tags[".dagster/scheduled_execution_time"].startswith("2026-03-01T10:00")
+
+        list(execute_sensor_iteration(ctx, LOG, None, None))
+        sensor_runs = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": "trivial_sensor"}))
+        assert len(sensor_runs) == 1
+        assert sensor_runs[0].tags["dagster/run_key"] == "tick-0"
+
+        finished = dequeue_and_wait(instance, ctx, {runs[0].run_id, sensor_runs[0].run_id})
+        assert {r.status for r in finished} == {DagsterRunStatus.SUCCESS}
+        states = {
+            s.instigator_name: s for s in instance.all_instigator_state()
+        }
+        assert {"trivial_hourly", "trivial_sensor"} <= set(states)
+        for name in ("trivial_hourly", "trivial_sensor"):
+            state = states[name]
+            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
+            assert any(t.status.value == "SUCCESS" for t in ticks), (name, ticks)
+        assert states["trivial_sensor"].instigator_data.cursor == "1"
+    assert {r.run_id for r in finished} <= _pg_run_ids(pg_url)
