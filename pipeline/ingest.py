@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from assets.event_schema import (
     EVENT_TYPES,
@@ -212,16 +211,22 @@ def validate_event(raw: Any, now_us: int | None = None) -> tuple[dict[str, Any] 
 
 
 # --- store writes ---------------------------------------------------------------------
+def _full_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every column present (executemany needs identical keys); schema_version defaults."""
+    for row in rows:
+        full = {c: row.get(c) for c in EVENT_COLUMNS}
+        if full["schema_version"] is None:
+            full["schema_version"] = SCHEMA_VERSION
+        yield full
+
+
 def insert_event_rows(conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
     """Bulk insert complete store rows (chunked executemany); returns the count.
     Missing columns are written as NULL (schema_version defaults to 1)."""
     count = 0
     chunk: list[dict[str, Any]] = []
     stmt = insert(events)
-    for row in rows:
-        full = {c: row.get(c) for c in EVENT_COLUMNS}
-        if full["schema_version"] is None:
-            full["schema_version"] = SCHEMA_VERSION
+    for full in _full_rows(rows):
         chunk.append(full)
         if len(chunk) >= INSERT_CHUNK:
             conn.execute(stmt, chunk)
@@ -247,14 +252,51 @@ def existing_event_ids(conn: Connection, workspace_id: str, ids: Sequence[str]) 
     return found
 
 
+def _dialect_insert(conn: Connection) -> Any | None:
+    """The backend's INSERT with ON CONFLICT support, or None."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    return None
+
+
+def insert_new_event_rows(conn: Connection, rows: Iterable[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose (workspace_id, event_id) is not stored yet; returns the ids
+    inserted. INSERT ... ON CONFLICT DO NOTHING RETURNING makes this race-free: of two
+    concurrent writers of one id exactly one stores it. Rows go in event_id order so
+    concurrent PostgreSQL transactions take row locks in the same order (no deadlock)."""
+    full = sorted(_full_rows(rows), key=lambda r: (r["workspace_id"], r["event_id"]))
+    dialect_insert = _dialect_insert(conn)
+    if dialect_insert is None:  # pragma: no cover - other backends: check, then insert
+        by_ws: dict[str, list[dict[str, Any]]] = {}
+        for row in full:
+            by_ws.setdefault(row["workspace_id"], []).append(row)
+        new = []
+        for ws, ws_rows in by_ws.items():
+            stored = existing_event_ids(conn, ws, [r["event_id"] for r in ws_rows])
+            new += [r for r in ws_rows if r["event_id"] not in stored]
+        insert_event_rows(conn, new)
+        return {r["event_id"] for r in new}
+    stmt = (
+        dialect_insert(events)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "event_id"])
+        .returning(events.c.event_id)
+    )
+    inserted: set[str] = set()
+    for i in range(0, len(full), INSERT_CHUNK):
+        inserted.update(conn.execute(stmt, full[i : i + INSERT_CHUNK]).scalars())
+    return inserted
+
+
 def _upsert(conn: Connection, table: Any, key_cols: tuple[str, ...], row: dict[str, Any]) -> None:
     """Insert or update one profile row (dialect-aware ON CONFLICT)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # pragma: no cover - other backends: read-then-write
+    dialect_insert = _dialect_insert(conn)
+    if dialect_insert is None:  # pragma: no cover - other backends: read-then-write
         where = [table.c[k] == row[k] for k in key_cols]
         if conn.execute(select(table.c[key_cols[0]]).where(*where)).first() is None:
             conn.execute(insert(table).values(**row))
@@ -365,22 +407,11 @@ def ingest_events(
             row["source"] = default_source
         candidates.append((pos, row))
 
-    ids = [r["event_id"] for _, r in candidates]
-    stored: set[str] = set()
-    keep: list[tuple[int, dict[str, Any]]] = []
-    for attempt in range(2):
-        try:
-            with engine.begin() as conn:
-                stored = existing_event_ids(conn, workspace_id, ids)
-                keep = [(p, r) for p, r in candidates if r["event_id"] not in stored]
-                insert_event_rows(conn, (r for _, r in keep))
-                upsert_profiles(conn, workspace_id, (r for _, r in keep))
-            break
-        except IntegrityError:
-            # A concurrent writer stored one of these ids between our check and insert:
-            # the transaction rolled back; check again and retry once.
-            if attempt == 1:
-                raise
+    with engine.begin() as conn:
+        inserted = insert_new_event_rows(conn, (r for _, r in candidates))
+        keep = [(p, r) for p, r in candidates if r["event_id"] in inserted]
+        upsert_profiles(conn, workspace_id, (r for _, r in keep))
+    stored = {r["event_id"] for _, r in candidates} - inserted
     for pos, row in candidates:
         if row["event_id"] in stored:
             result.rejections.append(

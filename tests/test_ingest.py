@@ -451,3 +451,22 @@ def test_ingest_on_each_backend(store_url: str) -> None:
     assert user.company_id == "c9"
     assert json.loads(company.properties) == {"name": "Nine"}
     assert [r["event_id"] for r in stored_rows(engine, ws)] == ["p2", "p3", "p4"]
+
+
+def test_concurrent_batches_never_duplicate(store_url: str) -> None:
+    """Overlapping batches from several threads (as the API's thread pool runs them),
+    on each backend: every id is stored once and accepted exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from resources.store import engine_for
+
+    engine = engine_for(store_url)
+    ws = create_workspace(engine, "Concurrency").workspace_id
+
+    batches = [[ev(event_id=f"c{(k * 7 + i) % 60}") for i in range(30)] for k in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda b: ingest_events(engine, ws, b), batches))
+    unique = {e["event_id"] for b in batches for e in b}
+    assert sum(r.accepted for r in results) == len(unique)
+    assert sum(r.accepted + r.rejected for r in results) == sum(len(b) for b in batches)
+    assert sorted(r["event_id"] for r in stored_rows(engine, ws)) == sorted(unique)
