@@ -199,3 +199,26 @@ def test_same_rows_on_sqlite_and_postgresql(store_url: str, tmp_path: Path) -> N
     upgrade(reference)
     seed_demo(engine_for(reference), days=2, events_per_day=250, today=TODAY, destination=tmp_path)
     assert all_rows(engine) == all_rows(engine_for(reference))
+
+
+def test_cli_demo_seed(es_home: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    args = ["demo", "seed", "--days", "2", "--events-per-day", "100", "--seed", "3", "--json"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.output)
+    assert (data["workspace_id"], data["sync_id"], data["inserted"]) == (
+        DEMO_WORKSPACE_ID,
+        DEMO_SYNC_ID,
+        200,
+    )
+    assert data["api_key"].startswith("esk_")
+    again = CliRunner().invoke(main, args[:-1])
+    assert again.exit_code == 0
+    assert "0 events written (200 already there)" in again.output
+    assert "API key" not in again.output
+    bad = CliRunner().invoke(main, ["demo", "seed", "--days", "0"])
+    assert bad.exit_code == 2 and "days: must be an integer from 1 to 365" in bad.output

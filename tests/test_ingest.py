@@ -470,3 +470,29 @@ def test_concurrent_batches_never_duplicate(store_url: str) -> None:
     assert sum(r.accepted for r in results) == len(unique)
     assert sum(r.accepted + r.rejected for r in results) == sum(len(b) for b in batches)
     assert sorted(r["event_id"] for r in stored_rows(engine, ws)) == sorted(unique)
+
+
+def test_cli_ingest(engine: Engine, ws: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    path = tmp_path / "batch.jsonl"
+    path.write_text(json.dumps(ev(event_id="k1")) + "\n" + json.dumps(ev(event_id="")) + "\n")
+    rejects = tmp_path / "rejected.jsonl"
+    out = CliRunner().invoke(
+        main, ["ingest", "--workspace", ws, str(path), "--rejects", str(rejects)]
+    )
+    assert out.exit_code == 0, out.output
+    assert out.output.strip() == (
+        f"1 events accepted, 1 rejected; rejected lines with reasons: {rejects}"
+    )
+    line = json.loads(rejects.read_text())
+    assert (line["line"], line["reason"]) == (2, "missing field 'event_id' (empty string)")
+    as_json = CliRunner().invoke(main, ["ingest", "--workspace", ws, str(path), "--json"])
+    data = json.loads(as_json.output)
+    assert (data["accepted"], data["rejected"]) == (0, 2)
+    assert data["rejects_path"] == str(path) + ".rejects.jsonl"
+    missing = CliRunner().invoke(main, ["ingest", "--workspace", "ws_nope", str(path)])
+    assert missing.exit_code == 2
+    assert "workspace 'ws_nope' not found" in missing.output
