@@ -36,6 +36,16 @@ HOP_HEADERS = {
 }
 
 
+@dataclass(frozen=True)
+class Respond:
+    """Answer with this status and body instead of forwarding (an error as the
+    real service would send it, e.g. S3's KMS.NotFoundException)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/xml"
+
+
 @dataclass
 class Request:
     method: str
@@ -55,7 +65,7 @@ class Record:
     status: int | None
 
 
-Plan = Callable[[Request], "str | int | None"]
+Plan = Callable[[Request], "str | int | Respond | None"]
 
 
 def random_faults(
@@ -125,18 +135,23 @@ class FaultProxy:
                 try:
                     if action == RESET_BEFORE:
                         self._reset()
-                    elif action == SLOWDOWN or isinstance(action, int):
-                        status = 503 if action == SLOWDOWN else int(action)
-                        payload = (
-                            b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
-                            b"<Message>Please reduce your request rate.</Message></Error>"
-                        )
+                    elif action == SLOWDOWN or isinstance(action, (int, Respond)):
+                        if isinstance(action, Respond):
+                            reply = action
+                        else:
+                            reply = Respond(
+                                503 if action == SLOWDOWN else int(action),
+                                b'<?xml version="1.0" encoding="UTF-8"?><Error>'
+                                b"<Code>SlowDown</Code>"
+                                b"<Message>Please reduce your request rate.</Message></Error>",
+                            )
+                        status = reply.status
                         self.send_response(status)
-                        self.send_header("Content-Type", "application/xml")
-                        self.send_header("Content-Length", str(len(payload)))
+                        self.send_header("Content-Type", reply.content_type)
+                        self.send_header("Content-Length", str(len(reply.body)))
                         self.end_headers()
                         if self.command != "HEAD":
-                            self.wfile.write(payload)
+                            self.wfile.write(reply.body)
                     else:
                         status, headers, data = proxy._forward(
                             self.command, self.path, self.headers, body
@@ -150,14 +165,23 @@ class FaultProxy:
                                     if k.lower() == "location":
                                         v = v.replace(proxy.upstream, proxy.url)
                                     self.send_header(k, v)
-                            self.send_header("Content-Length", str(len(data)))
+                            length = dict((k.lower(), v) for k, v in headers).get("content-length")
+                            if self.command != "HEAD" or length is None:
+                                length = str(len(data))
+                            self.send_header("Content-Length", length)
                             self.end_headers()
                             if self.command != "HEAD":
                                 self.wfile.write(data)
                 finally:
                     with proxy._lock:
                         proxy.records.append(
-                            Record(req.method, req.path, req.query, str(action), status)
+                            Record(
+                                req.method,
+                                req.path,
+                                req.query,
+                                str(getattr(action, "status", action)),
+                                status,
+                            )
                         )
 
             def _reset(self) -> None:

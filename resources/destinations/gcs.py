@@ -184,9 +184,12 @@ class GCSDestination(Destination):
             blob = self._blob(key, chunk_size=chunk)
             try:
                 with path.open("rb") as fh:
+                    # size=None when chunked: the client uses a multipart (single request)
+                    # upload for any known size up to 8 MiB; we want resumable from our
+                    # threshold on, so the stream is sent in `chunk_size` pieces.
                     blob.upload_from_file(
                         fh,
-                        size=size,
+                        size=None if chunk else size,
                         content_type=content_type or "application/octet-stream",
                         if_generation_match=0 if create_only else None,
                         retry=None,

@@ -346,7 +346,11 @@ class S3Destination(Destination):
         upload whose id we never saw. Abort other uploads of this exact key when we may
         list them; write-only destinations rely on the lifecycle rule in the docs."""
         try:
-            resp = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full)
+            resp = call_with_retry(
+                lambda attempt: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full),
+                self.retry,
+                is_transient,
+            )
         except (ClientError, HTTPClientError, BotoConnectionError):
             return
         for upload in resp.get("Uploads", []):
