@@ -1,0 +1,372 @@
+"""The export slice through a real Dagster instance: materializations, checks,
+schedule and sensor ticks, ranged (batched) runs, definitions validation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select
+
+from assets.events import events_daily, events_export
+from pipeline.backfills import EXPORT_ASSETS
+from pipeline.definitions import defs
+from pipeline.partitions import partition_key
+from pipeline.schedules import daily_sync_schedule
+from pipeline.sensors import new_sync_sensor
+from pipeline.syncs import create_sync, update_sync
+from pipeline.workspaces import create_workspace
+from resources.clock import day_bounds_us
+from resources.destinations.resource import DestinationsResource
+from resources.schema import export_ledger, export_subjects
+from resources.store import EventStoreResource
+from tests.factories import insert_day
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = "2026-11-20"
+
+
+@pytest.fixture
+def instance(es_home):
+    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
+        yield inst
+
+
+@pytest.fixture
+def resources():
+    return {"store": EventStoreResource(), "destinations": DestinationsResource.from_env()}
+
+
+def _materialize(instance, resources, day, sync_id, **kwargs):
+    instance.add_dynamic_partitions("sync", [sync_id])
+    return dg.materialize(
+        [events_daily, events_export],
+        partition_key=str(partition_key(day, sync_id)),
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        **kwargs,
+    )
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
+    engine, instance, resources, tmp_path
+):
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(
+        engine,
+        ws,
+        str(out),
+        formats=["parquet", "csv", "jsonl"],
+        event_types=["page_view", "track", "nps_response"],
+    )
+    insert_day(
+        engine,
+        ws,
+        DAY,
+        200,
+        i0={"event_type": "nps_response", "nps_score": 42},
+        i5={"event_type": "nps_response", "nps_score": None},
+        i10={"properties": "{not json"},
+        i15={"event_type": "track", "user_id": ""},
+        i20={"event_type": "nps_response", "nps_score": 9},
+    )
+    insert_day(engine, ws, "2026-11-21", 30)  # the next day: not in this partition
+    other = create_workspace(engine, "other").workspace_id
+    insert_day(engine, other, DAY, 50)  # another workspace: never exported here
+
+    result = _materialize(instance, resources, DAY, sync.id)
+    assert result.success
+
+    day_dir = out / sync.id / "events" / f"date={DAY}"
+    manifest = json.loads((day_dir / "_manifest.json").read_text())
+    # What the store holds for the workspace, day and filter, independently computed.
+    with sqlite3.connect(engine.url.database) as db:
+        store_ids = {
+            r[0]
+            for r in db.execute(
+                "SELECT event_id FROM events WHERE workspace_id = ? AND occurred_at >= ? "
+                "AND occurred_at < ? AND event_type IN ('page_view', 'track', 'nps_response')",
+                [ws, *day_bounds_us(DAY)],
+            )
+        }
+    con = duckdb.connect()
+    invalid = {f"{ws}-{DAY}-{i:06d}" for i in (0, 5, 10, 15)}
+    parquet = pq.read_table(day_dir / "part-00000.parquet")
+    exported_ids = set(parquet.column("event_id").to_pylist())
+    assert exported_ids == store_ids - invalid
+    assert parquet.num_rows == len(exported_ids)  # no duplicates
+    # DuckDB reads the hive layout, the CSV and the JSON lines with the same rows.
+    glob = f"{out}/{sync.id}/events/*/*"
+    assert con.execute(
+        f"SELECT count(*) FROM read_parquet('{glob}.parquet', hive_partitioning=1) "
+        f"WHERE date = '{DAY}'"
+    ).fetchone()[0] == len(exported_ids)
+    assert con.execute(
+        f"SELECT count(DISTINCT event_id) FROM read_csv('{glob}.csv.zst')"
+    ).fetchone()[0] == len(exported_ids)
+    assert con.execute(f"SELECT count(*) FROM read_json('{glob}.jsonl.zst')").fetchone()[0] == len(
+        exported_ids
+    )
+    assert str(parquet.schema.field("occurred_at").type) == "timestamp[us, tz=UTC]"
+
+    # Quarantine: every invalid row with its reason; exported + quarantined = extracted.
+    from assets.staging import quarantine_path
+
+    q = pq.read_table(quarantine_path(sync.id, DAY)).to_pylist()
+    reasons = {r["event_id"]: r["reason"] for r in q}
+    assert set(reasons) == {i for i in invalid if i in store_ids}
+    assert reasons[f"{ws}-{DAY}-000000"] == "nps_score outside 0..10"
+    assert reasons[f"{ws}-{DAY}-000005"] == "nps_score missing for nps_response"
+    assert reasons[f"{ws}-{DAY}-000010"] == "properties is not a JSON object"
+    assert reasons[f"{ws}-{DAY}-000015"] == "user_id empty or longer than 256"
+    assert manifest["rows"] + manifest["quarantined"] == len(store_ids)
+    assert manifest["rows"] == len(exported_ids)
+    assert [f["key"].rsplit("/", 1)[1] for f in manifest["files"]] == [
+        "part-00000.parquet",
+        "part-00000.csv.zst",
+        "part-00000.jsonl.zst",
+    ]
+    for f in manifest["files"]:
+        data = (out / f["key"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
+
+    # Metadata the UI shows, per partition; row counts are numeric (plotted).
+    mat = (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export")), limit=1
+        )
+        .records[0]
+        .asset_materialization
+    )
+    assert mat.partition == str(partition_key(DAY, sync.id))
+    assert mat.metadata["rows"].value == len(exported_ids)
+    assert isinstance(mat.metadata["rows"], dg.IntMetadataValue)
+    assert mat.metadata["rows_per_second"].value > 0
+    assert "preview" in mat.metadata
+    daily = (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_daily")), limit=1
+        )
+        .records[0]
+        .asset_materialization
+    )
+    assert daily.metadata["rows_quarantined"].value == manifest["quarantined"]
+    assert daily.metadata["rows_extracted"].value == len(store_ids)
+
+    # Ledger and the subject -> days index.
+    with engine.connect() as conn:
+        led = conn.execute(select(export_ledger)).one()
+        subjects = (
+            conn.execute(
+                select(export_subjects.c.subject_id).where(export_subjects.c.subject_type == "user")
+            )
+            .scalars()
+            .all()
+        )
+    assert led.status == "exported" and led.rows == len(exported_ids)
+    assert set(subjects) == set(parquet.column("user_id").to_pylist())
+    assert (out / sync.id / "_schema.json").exists()
+
+
+def test_rematerializing_a_day_is_byte_identical_without_duplicates(
+    engine, instance, resources, tmp_path
+):
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out), formats=["parquet", "jsonl"])
+    insert_day(engine, ws, DAY, 120)
+    assert _materialize(instance, resources, DAY, sync.id).success
+    first = _files(out)
+    assert _materialize(instance, resources, DAY, sync.id).success
+    assert _files(out) == first
+    table = ds.dataset(
+        sorted((out / sync.id / "events").rglob("*.parquet")), format="parquet"
+    ).to_table()
+    assert table.num_rows == 120 == len(set(table.column("event_id").to_pylist()))
+
+
+def test_reexport_after_format_change_leaves_only_manifest_files(
+    engine, instance, resources, tmp_path
+):
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out), formats=["parquet", "csv"], compression="gzip")
+    insert_day(engine, ws, DAY, 40)
+    assert _materialize(instance, resources, DAY, sync.id).success
+    update_sync(engine, sync.id, formats=["parquet"], compression="zstd")
+    insert_day(engine, ws, DAY, 0)
+    assert _materialize(instance, resources, DAY, sync.id).success
+    day_dir = out / sync.id / "events" / f"date={DAY}"
+    assert sorted(p.name for p in day_dir.iterdir()) == ["_manifest.json", "part-00000.parquet"]
+
+
+def test_blocking_check_stops_the_export_of_a_bad_day(engine, instance, resources, tmp_path):
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out))
+    bad = {f"i{i}": {"properties": "not json"} for i in range(0, 100, 5)}  # 20% invalid
+    insert_day(engine, ws, DAY, 100, **bad)
+    result = _materialize(instance, resources, DAY, sync.id)
+    # The blocking check fails the validation step; the export step never runs.
+    assert not result.success
+    failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert [e.step_key for e in failed] == ["events_daily"]
+    assert "blocking asset check failed" in failed[0].step_failure_data.error.message
+    assert not (out / sync.id / "events").exists()
+    evals = {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert not evals["valid_share"].passed
+    assert evals["valid_share"].blocking
+    blocked = evals["valid_share"].metadata["blocked_days"].value
+    assert "20 of 100 rows invalid (20.0%)" in blocked[f"{DAY}|{sync.id}"]
+    assert evals["unique_event_ids"].passed
+    assert not evals["no_quarantined_rows"].passed
+    assert evals["no_quarantined_rows"].severity == dg.AssetCheckSeverity.WARN
+    mats = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export")), limit=1
+    ).records
+    assert mats == []
+    # A higher limit (run config) lets the same day through.
+    result = _materialize(
+        instance,
+        resources,
+        DAY,
+        sync.id,
+        run_config={"ops": {"events_daily": {"config": {"max_invalid_share": 0.25}}}},
+    )
+    assert result.success
+    assert (
+        pq.read_table(out / sync.id / "events" / f"date={DAY}" / "part-00000.parquet").num_rows
+        == 80
+    )
+
+
+def test_ranged_run_exports_each_day_with_its_own_metadata(engine, instance, resources, tmp_path):
+    """A backfill batch is one run over a partition range (BackfillPolicy.multi_run)."""
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out))
+    days = ["2026-11-18", "2026-11-19", "2026-11-20"]
+    for n, day in enumerate(days):
+        insert_day(engine, ws, day, 10 + n)
+    instance.add_dynamic_partitions("sync", [sync.id])
+    job = defs.resolve_job_def("daily_sync_job")
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": str(partition_key(days[0], sync.id)),
+            "dagster/asset_partition_range_end": str(partition_key(days[-1], sync.id)),
+        },
+    )
+    assert result.success
+    for n, day in enumerate(days):
+        table = pq.read_table(out / sync.id / "events" / f"date={day}" / "part-00000.parquet")
+        assert table.num_rows == 10 + n
+        rec = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("events_export"),
+                asset_partitions=[str(partition_key(day, sync.id))],
+            ),
+            limit=1,
+        ).records[0]
+        assert rec.asset_materialization.metadata["rows"].value == 10 + n
+
+
+def test_schedule_requests_previous_utc_day_for_each_enabled_sync(engine, instance, tmp_path):
+    ws = create_workspace(engine, "acme").workspace_id
+    a = create_sync(engine, ws, str(tmp_path / "a"))
+    b = create_sync(engine, ws, str(tmp_path / "b"))
+    off = create_sync(engine, ws, str(tmp_path / "c"), enabled=False)
+    ctx = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
+        resources={"store": EventStoreResource()},
+    )
+    requests = daily_sync_schedule(ctx)
+    keys = sorted(str(r.partition_key) for r in requests)
+    assert keys == sorted([f"2026-11-23|{a.id}", f"2026-11-23|{b.id}"])
+    assert all(r.partition_key is not None for r in requests)
+    assert off.id not in " ".join(keys)
+    assert set(instance.get_dynamic_partitions("sync")) >= {a.id, b.id}
+    # The real schedule definition: 03:00 UTC, running by default.
+    assert daily_sync_schedule.cron_schedule == "0 3 * * *"
+    assert daily_sync_schedule.execution_timezone == "UTC"
+    assert daily_sync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_new_sync_sensor_requests_backfill_once(engine, instance, tmp_path):
+    ws = create_workspace(engine, "acme").workspace_id
+    sync = create_sync(engine, ws, str(tmp_path / "a"), backfill_days=45)
+    ctx = dg.build_sensor_context(instance=instance, resources={"store": EventStoreResource()})
+    result = new_sync_sensor(ctx)
+    assert len(result.run_requests) == 1
+    subset = result.run_requests[0].asset_graph_subset
+    assert subset.asset_keys == set(EXPORT_ASSETS)
+    keys = subset.partitions_subsets_by_asset_key[EXPORT_ASSETS[1]].get_partition_keys()
+    assert len(keys) == 45 and all(k.endswith(f"|{sync.id}") for k in keys)
+    today = datetime.now(UTC).date().isoformat()
+    assert max(k.split("|")[0] for k in keys) < today  # closed days only
+    assert sync.id in instance.get_dynamic_partitions("sync")
+    # Second tick with the advanced cursor: nothing new.
+    ctx2 = dg.build_sensor_context(
+        instance=instance, cursor=result.cursor, resources={"store": EventStoreResource()}
+    )
+    second = new_sync_sensor(ctx2)
+    assert isinstance(second, dg.SkipReason)
+    # Disabled then re-enabled: backfilled again.
+    update_sync(engine, sync.id, enabled=False)
+    third = new_sync_sensor(
+        dg.build_sensor_context(
+            instance=instance, cursor=result.cursor, resources={"store": EventStoreResource()}
+        )
+    )
+    assert third.run_requests == []
+    update_sync(engine, sync.id, enabled=True)
+    fourth = new_sync_sensor(
+        dg.build_sensor_context(
+            instance=instance, cursor=third.cursor, resources={"store": EventStoreResource()}
+        )
+    )
+    assert len(fourth.run_requests) == 1
+    assert new_sync_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_definitions_validate(es_home):
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "passed validation" in proc.stdout + proc.stderr
