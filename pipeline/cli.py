@@ -133,6 +133,205 @@ def key_revoke(key: str, as_json: bool) -> None:
     _emit({"revoked": key_id}, as_json, lambda d: f"revoked key {d['revoked']}")
 
 
+# --- syncs ----------------------------------------------------------------------------
+@main.group()
+def sync() -> None:
+    """Syncs: what a workspace exports, where, in which formats."""
+
+
+def _sync_line(s: dict) -> str:
+    state = (
+        "enabled"
+        if s["enabled"] and not s["paused_reason"]
+        else (f"paused: {s['paused_reason']}" if s["paused_reason"] else "disabled")
+    )
+    types = ",".join(s["event_types"]) if s["event_types"] else "all event types"
+    return (
+        f"{s['id']}  {s['title']!r}  -> {s['destination']}  "
+        f"[{','.join(s['formats'])}/{s['compression']}; {types}; "
+        f"backfill {s['backfill_days']}d; {state}]"
+    )
+
+
+def _destination_options(
+    sse: str | None, kms_key_id: str | None, role_arn: str | None, gcs_kms_key_name: str | None
+) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {
+            "sse": sse,
+            "kms_key_id": kms_key_id,
+            "role_arn": role_arn,
+            "gcs_kms_key_name": gcs_kms_key_name,
+        }.items()
+        if v is not None
+    }
+
+
+_FORMAT = click.Choice(["parquet", "csv", "jsonl"])
+_COMPRESSION = click.Choice(["zstd", "snappy", "gzip", "none"])
+_SSE = click.Choice(["AES256", "aws:kms"])
+
+
+@sync.command("create")
+@click.option("--workspace", "workspace_id", required=True)
+@click.option(
+    "--destination",
+    required=True,
+    help="A local path, file://..., s3://bucket/prefix or gs://bucket/prefix.",
+)
+@click.option("--format", "formats", type=_FORMAT, multiple=True, help="Repeat for several.")
+@click.option("--compression", type=_COMPRESSION, default="zstd", show_default=True)
+@click.option("--event-type", "event_types", multiple=True, help="Export only these types.")
+@click.option("--backfill-days", type=int, default=30, show_default=True)
+@click.option("--title")
+@click.option("--sse", type=_SSE, help="S3 server-side encryption (default AES256).")
+@click.option("--kms-key-id", help="KMS key for --sse aws:kms.")
+@click.option("--role-arn", help="IAM role to assume for this sync (external id = workspace).")
+@click.option("--gcs-kms-key-name", help="Cloud KMS key (CMEK) for gs:// destinations.")
+@click.option("--disabled", is_flag=True, help="Create without starting exports.")
+@command
+def sync_create(
+    workspace_id: str,
+    destination: str,
+    formats: tuple[str, ...],
+    compression: str,
+    event_types: tuple[str, ...],
+    backfill_days: int,
+    title: str | None,
+    sse: str | None,
+    kms_key_id: str | None,
+    role_arn: str | None,
+    gcs_kms_key_name: str | None,
+    disabled: bool,
+    as_json: bool,
+) -> None:
+    """Create a sync. Its destination cannot change afterwards; the new-sync sensor
+    backfills its last --backfill-days days."""
+    from pipeline.syncs import create_sync
+
+    s = create_sync(
+        _engine(),
+        workspace_id,
+        destination,
+        formats=list(formats) or None,
+        compression=compression,
+        event_types=list(event_types) or None,
+        backfill_days=backfill_days,
+        title=title,
+        enabled=not disabled,
+        options=_destination_options(sse, kms_key_id, role_arn, gcs_kms_key_name),
+    )
+    _emit(s.to_dict(), as_json, lambda d: "created " + _sync_line(d))
+
+
+@sync.command("list")
+@click.option("--workspace", "workspace_id", help="Only this workspace's syncs.")
+@command
+def sync_list(workspace_id: str | None, as_json: bool) -> None:
+    """List syncs."""
+    from pipeline.syncs import list_syncs
+
+    data = [s.to_dict() for s in list_syncs(_engine(), workspace_id)]
+    _emit(data, as_json, lambda d: "\n".join(_sync_line(s) for s in d) or "no syncs")
+
+
+@sync.command("show")
+@click.argument("sync_id")
+@command
+def sync_show(sync_id: str, as_json: bool) -> None:
+    """Show one sync's settings."""
+    from pipeline.syncs import get_sync
+
+    _emit(get_sync(_engine(), sync_id).to_dict(), as_json)
+
+
+@sync.command("update")
+@click.argument("sync_id")
+@click.option("--destination", help="Refused: a destination is fixed after creation.")
+@click.option("--format", "formats", type=_FORMAT, multiple=True)
+@click.option("--compression", type=_COMPRESSION)
+@click.option("--event-type", "event_types", multiple=True)
+@click.option("--all-event-types", is_flag=True, help="Remove the event-type filter.")
+@click.option("--backfill-days", type=int)
+@click.option("--title")
+@click.option("--enable/--disable", "enabled", default=None)
+@click.option("--sse", type=_SSE)
+@click.option("--kms-key-id")
+@click.option("--gcs-kms-key-name")
+@command
+def sync_update(
+    sync_id: str,
+    destination: str | None,
+    formats: tuple[str, ...],
+    compression: str | None,
+    event_types: tuple[str, ...],
+    all_event_types: bool,
+    backfill_days: int | None,
+    title: str | None,
+    enabled: bool | None,
+    sse: str | None,
+    kms_key_id: str | None,
+    gcs_kms_key_name: str | None,
+    as_json: bool,
+) -> None:
+    """Change a sync's title, formats, compression, filters, backfill days or state."""
+    from pipeline.syncs import update_sync
+
+    changes: dict[str, Any] = {
+        "destination": destination,
+        "formats": list(formats) or None,
+        "compression": compression,
+        "backfill_days": backfill_days,
+        "title": title,
+        "enabled": enabled,
+        "options": _destination_options(sse, kms_key_id, None, gcs_kms_key_name) or None,
+    }
+    if all_event_types:
+        changes["event_types"] = None
+        s = update_sync(_engine(), sync_id, clear_event_types=True, **changes)
+    else:
+        changes["event_types"] = list(event_types) or None
+        s = update_sync(_engine(), sync_id, **changes)
+    _emit(s.to_dict(), as_json, lambda d: "updated " + _sync_line(d))
+
+
+@sync.command("backfill")
+@click.argument("sync_id")
+@click.option("--days", type=click.IntRange(1, 365), help="Default: the sync's backfill_days.")
+@command
+def sync_backfill(sync_id: str, days: int | None, as_json: bool) -> None:
+    """Queue an asset backfill of the sync's last N closed UTC days on the Dagster
+    instance ($DAGSTER_HOME); the daemon runs it in batches of 31 days, as from the UI."""
+    from datetime import UTC, datetime
+
+    import dagster as dg
+
+    from pipeline.backfills import submit_backfill
+    from pipeline.partitions import closed_days
+    from pipeline.syncs import get_sync
+
+    s = get_sync(_engine(), sync_id)
+    window = closed_days(days or s.backfill_days, datetime.now(UTC).date())
+    with dg.DagsterInstance.get() as instance:
+        backfill_id = submit_backfill(instance, s, window, "cli backfill")
+    data = {
+        "backfill_id": backfill_id,
+        "sync_id": s.id,
+        "days": len(window),
+        "first_day": window[0],
+        "last_day": window[-1],
+    }
+    _emit(
+        data,
+        as_json,
+        lambda d: (
+            f"backfill {d['backfill_id']} queued: {d['days']} days of {d['sync_id']} "
+            f"({d['first_day']}..{d['last_day']}); the Dagster daemon runs it"
+        ),
+    )
+
+
 # --- ingestion, demo data, HTTP API ---------------------------------------------------
 @main.command("ingest")
 @click.option("--workspace", "workspace_id", required=True)

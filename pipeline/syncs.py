@@ -211,8 +211,11 @@ UPDATABLE = (
 )
 
 
-def update_sync(engine: Engine, sync_id: str, **changes: Any) -> Sync:
-    """Change editable settings. The destination cannot change (DESIGN §6)."""
+def update_sync(
+    engine: Engine, sync_id: str, clear_event_types: bool = False, **changes: Any
+) -> Sync:
+    """Change editable settings (None leaves a setting as it is; `clear_event_types`
+    removes the event-type filter). The destination cannot change (DESIGN §6)."""
     current = get_sync(engine, sync_id)
     if "destination" in changes:
         new = changes.pop("destination")
@@ -233,7 +236,9 @@ def update_sync(engine: Engine, sync_id: str, **changes: Any) -> Sync:
             "destination": current.destination,
             "formats": changes.get("formats", current.formats),
             "compression": changes.get("compression", current.compression),
-            "event_types": changes.get("event_types", current.event_types),
+            "event_types": None
+            if clear_event_types
+            else changes.get("event_types", current.event_types),
             "backfill_days": changes.get("backfill_days", current.backfill_days),
             "title": changes.get("title", current.title),
             "options": merged_options,
