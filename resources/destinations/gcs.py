@@ -74,6 +74,23 @@ def _hint(exc: BaseException) -> str:
     return ""
 
 
+def _reason(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "kms" in text:
+        return "kms_key_refused"
+    if isinstance(exc, gexc.NotFound):
+        return "no_such_bucket"
+    if isinstance(exc, gexc.Forbidden):
+        return "access_denied"
+    if isinstance(exc, gexc.Unauthorized):
+        return "bad_credentials"
+    if isinstance(exc, (requests.exceptions.ConnectionError, TransportError, ConnectionError)):
+        return "endpoint_unreachable"
+    if is_transient(exc):
+        return "unavailable"
+    return "refused"
+
+
 class GCSDestination(Destination):
     def __init__(
         self,
@@ -121,9 +138,11 @@ class GCSDestination(Destination):
             hint = f"still failing after {self.retry.max_attempts} attempts"
         message = getattr(exc, "message", None) or str(exc)
         cause = "; ".join(p for p in (type(exc).__name__, hint, message) if p)
-        return DestinationError(
+        err = DestinationError(
             f"sync {self.sync_id}: GCS bucket {self.bucket!r} refused {op} of {where}: {cause}"
         )
+        err.reason = _reason(exc)  # type: ignore[attr-defined]  # read by check_destination
+        return err
 
     def _call(self, op: str, key: str, fn: Callable[[int], Any], optional: bool = False) -> Any:
         try:

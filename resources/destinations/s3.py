@@ -157,22 +157,39 @@ class S3Destination(Destination):
             else str(exc)
         )
         hint = _HINTS.get(code, "")
-        if not hint and (code.startswith(KMS_HINT) or "kms" in message.lower()):
-            hint = (
+        reason = "refused"
+        if code.startswith(KMS_HINT) or "kms" in message.lower():
+            reason = "kms_key_refused"
+            hint = hint or (
                 "the KMS key was refused (check the key id, its key policy and kms:GenerateDataKey)"
             )
-        if not hint and isinstance(exc, (HTTPClientError, BotoConnectionError)):
+        elif code == "NoSuchBucket":
+            reason = "no_such_bucket"
+        elif code in DENIED_CODES:
+            reason = "access_denied"
+        elif code in (
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "InvalidToken",
+        ):
+            reason = "bad_credentials"
+        elif isinstance(exc, (HTTPClientError, BotoConnectionError)):
+            reason = "endpoint_unreachable"
             hint = f"endpoint unreachable after {self.retry.max_attempts} attempts"
+        elif is_transient(exc):
+            reason = "unavailable"
+            hint = f"still failing after {self.retry.max_attempts} attempts"
         if isinstance(exc, NoCredentialsError):
-            code, hint = (
-                "NoCredentials",
-                "no AWS credentials found (set a role_arn or ambient credentials)",
-            )
+            reason, code = "bad_credentials", "NoCredentials"
+            hint = "no AWS credentials found (set a role_arn or ambient credentials)"
         cause = "; ".join(p for p in (code, hint, message) if p)
         where = f"s3://{self.bucket}/{self._key(key)}" if key else f"s3://{self.bucket}"
-        return DestinationError(
+        err = DestinationError(
             f"sync {self.sync_id}: S3 bucket {self.bucket!r} refused {op} of {where}: {cause}"
         )
+        err.reason = reason  # type: ignore[attr-defined]  # read by check_destination
+        return err
 
     def _call(self, op: str, key: str, fn: Callable[[int], Any], optional: bool = False) -> Any:
         """Run with retries; map permanent errors to DestinationError (PermissionError

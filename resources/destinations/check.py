@@ -1,0 +1,197 @@
+"""`eventsync sync test S`: check a destination the way a user needs before the
+first export — can we write (with the configured encryption)? — and say exactly
+what is wrong when not. List/read/delete are reported for information: export
+needs none of them (without them, stale parts of a re-exported day stay in the
+bucket, unreferenced by the day's `_manifest.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from resources.destinations.base import Destination, DestinationError
+
+PROBE_PREFIX = "_eventsync/test/"
+
+ADVICE = {
+    "no_such_bucket": "create the bucket, or fix the bucket name in the destination URI",
+    "access_denied": "grant the export identity s3:PutObject and s3:AbortMultipartUpload on the "
+    "prefix (GCS: storage.objects.create); see docs/destinations.md",
+    "kms_key_refused": "check the KMS key id / CMEK key name and allow the export identity "
+    "kms:GenerateDataKey on it (GCS: the storage service agent needs Encrypter/Decrypter)",
+    "bad_credentials": "the credentials were rejected or are missing: check the role ARN and "
+    "external id, or the ambient credentials",
+    "endpoint_unreachable": "the storage endpoint could not be reached: check "
+    "EVENTSYNC_S3_ENDPOINT_URL / STORAGE_EMULATOR_HOST and the network",
+    "unavailable": "the service kept failing with transient errors: try again later",
+    "exists": "the probe key already exists (should not happen: it is a fresh uuid)",
+}
+
+
+def _encryption(destination: Destination) -> dict[str, Any]:
+    sse = getattr(destination, "sse", None)
+    if sse is not None:
+        return {"sse": sse, "kms_key_id": getattr(destination, "kms_key_id", None)}
+    if hasattr(destination, "kms_key_name"):
+        key = destination.kms_key_name  # type: ignore[attr-defined]
+        return {"cmek_key_name": key} if key else {"google_managed": True}
+    return {}
+
+
+def _optional(fn: Any) -> tuple[bool | None, str | None]:
+    """(granted, error): PermissionError means not granted; other errors are reported."""
+    try:
+        fn()
+        return True, None
+    except PermissionError:
+        return False, None
+    except (DestinationError, OSError) as exc:
+        return None, str(exc)
+
+
+def check_destination(destination: Destination) -> dict[str, Any]:
+    """Write a small probe under `_eventsync/test/<uuid>.json`; report what works."""
+    probe_id = uuid.uuid4().hex
+    key = f"{PROBE_PREFIX}{probe_id}.json"
+    body = json.dumps(
+        {
+            "probe": probe_id,
+            "written_at": datetime.now(UTC).isoformat(),
+            "by": "eventsync sync test",
+        }
+    ).encode()
+    result: dict[str, Any] = {
+        "ok": False,
+        "destination": destination.describe(),
+        "probe_key": key,
+        "encryption": _encryption(destination),
+        "can_write": False,
+        "can_list": None,
+        "can_read": None,
+        "can_delete": None,
+        "problem": None,
+        "error": None,
+        "advice": None,
+        "notes": [],
+    }
+    try:
+        try:
+            destination.put_bytes(key, body, "application/json", create_only=True)  # type: ignore[call-arg]
+        except TypeError:  # destinations without create-only writes (local folder)
+            destination.put_bytes(key, body, "application/json")
+    except DestinationError as exc:
+        reason = getattr(exc, "reason", "refused")
+        result.update(problem=reason, error=str(exc), advice=ADVICE.get(reason))
+        return result
+    except FileExistsError as exc:
+        result.update(problem="exists", error=str(exc), advice=ADVICE["exists"])
+        return result
+    except OSError as exc:
+        result.update(problem="write_failed", error=f"{type(exc).__name__}: {exc}")
+        return result
+    result["can_write"] = result["ok"] = True
+    if result["encryption"]:
+        result["notes"].append("the probe was written with the configured encryption")
+
+    result["can_list"], list_error = _optional(lambda: destination.list(PROBE_PREFIX))
+    read: dict[str, bytes] = {}
+    result["can_read"], read_error = _optional(
+        lambda: read.setdefault("b", destination.get_bytes(key))
+    )
+    if result["can_read"] and read.get("b") != body:
+        result["ok"] = False
+        result.update(
+            problem="read_back_differs",
+            error=f"{destination.describe(key)} read back different bytes",
+        )
+    result["can_delete"], delete_error = _optional(lambda: destination.delete([key]))
+    for name, err in (("list", list_error), ("read", read_error), ("delete", delete_error)):
+        if err:
+            result["notes"].append(f"{name} failed: {err}")
+    if not result["can_delete"]:
+        result["notes"].append(
+            f"the probe {key} stays in the bucket (no delete permission); it is harmless"
+        )
+    if not (result["can_list"] and result["can_delete"]):
+        result["notes"].append(
+            "write-only destination: re-exported days leave old parts in place; readers "
+            "should read the files listed in each day's _manifest.json"
+        )
+    return result
+
+
+def run_sync_test(engine: Any, sync_id: str, settings: Any = None) -> dict[str, Any]:
+    """Open the sync's destination (plain factory, no Dagster) and check it."""
+    from pipeline.syncs import get_sync
+    from resources.destinations import open_destination
+
+    sync = get_sync(engine, sync_id)
+    try:
+        destination = open_destination(
+            sync.destination, sync.options, sync_id=sync.id, settings=settings
+        )
+    except DestinationError as exc:  # e.g. the role cannot be assumed
+        return {
+            "ok": False,
+            "sync_id": sync.id,
+            "destination": sync.destination,
+            "can_write": False,
+            "problem": getattr(exc, "reason", "bad_credentials"),
+            "error": str(exc),
+            "advice": ADVICE["bad_credentials"],
+            "notes": [],
+        }
+    return {"sync_id": sync.id, **check_destination(destination)}
+
+
+def _human(result: dict[str, Any]) -> str:
+    def flag(v: bool | None) -> str:
+        return {True: "yes", False: "no", None: "unknown"}[v]
+
+    if not result["ok"]:
+        lines = [f"FAILED: {result['destination']}: {result['problem']}", f"  {result['error']}"]
+        if result.get("advice"):
+            lines.append(f"  fix: {result['advice']}")
+        return "\n".join(lines)
+    lines = [
+        f"ok: {result['destination']} accepts writes (probe {result['probe_key']})",
+        f"  encryption: {result['encryption'] or 'n/a'}",
+        f"  list: {flag(result['can_list'])}, read: {flag(result['can_read'])}, "
+        f"delete: {flag(result['can_delete'])} (optional)",
+    ]
+    lines += [f"  note: {n}" for n in result["notes"]]
+    return "\n".join(lines)
+
+
+def _make_sync_test_command() -> Any:
+    import click
+
+    from pipeline.errors import EventsyncError
+
+    @click.command("test")
+    @click.argument("sync_id")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def sync_test(sync_id: str, as_json: bool) -> None:
+        """Check a sync's destination: write a probe with the configured encryption and
+        say exactly what is wrong when it fails. Exit status 1 when the check fails."""
+        from resources.store import database_url, engine_for
+
+        try:
+            result = run_sync_test(engine_for(database_url()), sync_id)
+        except EventsyncError as exc:
+            click.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=True)
+            raise SystemExit(2) from None
+        click.echo(
+            json.dumps(result, indent=2, sort_keys=True, default=str) if as_json else _human(result)
+        )
+        if not result["ok"]:
+            raise SystemExit(1)
+
+    return sync_test
+
+
+# `eventsync sync test S`: pipeline/cli.py attaches it with `sync.add_command(sync_test_command)`.
+sync_test_command = _make_sync_test_command()
