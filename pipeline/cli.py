@@ -332,6 +332,21 @@ def sync_backfill(sync_id: str, days: int | None, as_json: bool) -> None:
     )
 
 
+@sync.command("test")
+@click.argument("sync_id")
+@command
+def sync_test(sync_id: str, as_json: bool) -> None:
+    """Check the sync's destination before the first export: write a probe under
+    _eventsync/test/ with the configured encryption; say exactly what is wrong when it
+    fails (exit status 1). List/read/delete are reported for information."""
+    from resources.destinations.check import human_summary, run_sync_test
+
+    result = run_sync_test(_engine(), sync_id)
+    _emit(result, as_json, human_summary)
+    if not result["ok"]:
+        sys.exit(1)
+
+
 # --- ingestion, demo data, HTTP API ---------------------------------------------------
 @main.command("ingest")
 @click.option("--workspace", "workspace_id", required=True)

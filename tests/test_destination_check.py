@@ -118,3 +118,14 @@ def test_cli_sync_test(engine, s3_env, s3_bucket):
     assert "no_such_bucket" in out.output and "no-such-bucket-cli" in out.output
     out = runner.invoke(sync_test_command, ["sync_nope"])
     assert out.exit_code == 2
+
+
+def test_eventsync_cli_has_sync_test(engine, s3_env, s3_bucket):
+    from pipeline.cli import main
+
+    ws = create_workspace(engine, "acme").workspace_id
+    good = create_sync(engine, ws, f"s3://{s3_bucket}/exports")
+    out = CliRunner().invoke(main, ["sync", "test", good.id])
+    assert out.exit_code == 0, out.output
+    assert f"ok: s3://{s3_bucket}/exports accepts writes" in out.output
+    assert "list: yes, read: yes, delete: yes" in out.output

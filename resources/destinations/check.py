@@ -147,7 +147,7 @@ def run_sync_test(engine: Any, sync_id: str, settings: Any = None) -> dict[str, 
     return {"sync_id": sync.id, **check_destination(destination)}
 
 
-def _human(result: dict[str, Any]) -> str:
+def human_summary(result: dict[str, Any]) -> str:
     def flag(v: bool | None) -> str:
         return {True: "yes", False: "no", None: "unknown"}[v]
 
@@ -185,7 +185,9 @@ def _make_sync_test_command() -> Any:
             click.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=True)
             raise SystemExit(2) from None
         click.echo(
-            json.dumps(result, indent=2, sort_keys=True, default=str) if as_json else _human(result)
+            json.dumps(result, indent=2, sort_keys=True, default=str)
+            if as_json
+            else human_summary(result)
         )
         if not result["ok"]:
             raise SystemExit(1)
@@ -193,5 +195,5 @@ def _make_sync_test_command() -> Any:
     return sync_test
 
 
-# `eventsync sync test S`: pipeline/cli.py attaches it with `sync.add_command(sync_test_command)`.
+# A standalone click command (pipeline/cli.py has its own `eventsync sync test`, same logic).
 sync_test_command = _make_sync_test_command()
