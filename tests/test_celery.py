@@ -3,11 +3,15 @@ broker on 127.0.0.1, through a real (filesystem) Dagster instance shared with it
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -15,10 +19,11 @@ import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.executors import CELERY_QUEUE, executor_from_env, executor_name
-from tests.dagster_code.trivial import trivial_job_on_configured_executor
+from tests.dagster_code.trivial import trivial_job_celery
 from tests.fixtures.broker import Broker
 
 ROOT = Path(__file__).resolve().parent.parent
+DAY = "2026-11-20"
 
 
 def test_executor_choice_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,16 +42,16 @@ def test_executor_choice_from_environment(monkeypatch: pytest.MonkeyPatch) -> No
         executor_from_env()
 
 
-@pytest.fixture
-def celery_worker(
-    celery_broker: Broker, es_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@contextmanager
+def running_worker(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[subprocess.Popen]:
     """`celery -A pipeline.celery_app worker` (what `make workers` runs) in the
-    background, sharing this test's DAGSTER_HOME; stopped afterwards."""
+    background with this test's environment (DAGSTER_HOME, store URL); stopped after."""
     marker_dir = tmp_path / "markers"
     marker_dir.mkdir()
-    monkeypatch.setenv("EVENTSYNC_CELERY_BROKER", celery_broker.url)
-    monkeypatch.setenv("EVENTSYNC_CELERY_BACKEND", celery_broker.backend)
+    monkeypatch.setenv("EVENTSYNC_CELERY_BROKER", broker.url)
+    monkeypatch.setenv("EVENTSYNC_CELERY_BACKEND", broker.backend)
     monkeypatch.setenv("EVENTSYNC_EXECUTOR", "celery")
     monkeypatch.setenv("EVENTSYNC_TEST_MARKER_DIR", str(marker_dir))
     log = tmp_path / "worker.log"
@@ -59,15 +64,14 @@ def celery_worker(
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=out, stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
-    while "ready." not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
-    proc.marker_dir = marker_dir  # type: ignore[attr-defined]
-    proc.log = log  # type: ignore[attr-defined]
     try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"celery worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        proc.marker_dir = marker_dir  # type: ignore[attr-defined]
+        proc.log = log  # type: ignore[attr-defined]
         yield proc
     finally:
         proc.terminate()
@@ -78,11 +82,19 @@ def celery_worker(
             proc.wait()
 
 
+@pytest.fixture
+def celery_worker(
+    celery_broker: Broker, es_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[subprocess.Popen]:
+    with running_worker(celery_broker, tmp_path, monkeypatch) as proc:
+        yield proc
+
+
 @pytest.mark.timeout(180)
 def test_job_steps_run_in_a_celery_worker(celery_worker: subprocess.Popen) -> None:
     with dg.DagsterInstance.get() as instance:
         with dg.execute_job(
-            dg.reconstructable(trivial_job_on_configured_executor), instance=instance
+            dg.reconstructable(trivial_job_celery), instance=instance
         ) as result:
             assert result.success
             assert result.output_for_node("write_marker") == "2"
@@ -95,3 +107,58 @@ def test_job_steps_run_in_a_celery_worker(celery_worker: subprocess.Popen) -> No
     assert value == "2"
     assert int(pid) == celery_worker.pid  # the step ran in the worker, not in this process
     assert "execute_plan" in celery_worker.log.read_text()  # type: ignore[attr-defined]
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.timeout(300)
+def test_same_partition_is_byte_identical_on_every_executor(
+    celery_broker: Broker, es_home: Path, pg_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One day of one sync, event store on PostgreSQL, exported with the in-process,
+    multiprocess and Celery executors (a real worker): the same bytes every time."""
+    from pipeline.partitions import partition_key
+    from pipeline.syncs import create_sync
+    from pipeline.workspaces import create_workspace
+    from resources.store import engine_for, upgrade
+    from tests.dagster_code import export as export_jobs
+    from tests.factories import insert_day
+
+    monkeypatch.setenv("EVENTSYNC_DATABASE_URL", pg_url)
+    upgrade(pg_url)
+    engine = engine_for(pg_url)
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out), formats=["parquet", "csv", "jsonl"])
+    insert_day(engine, ws, DAY, 500, i7={"properties": "not json"})
+    key = str(partition_key(DAY, sync.id))
+    snapshots: dict[str, dict[str, str]] = {}
+    with running_worker(celery_broker, tmp_path, monkeypatch), dg.DagsterInstance.get() as inst:
+        inst.add_dynamic_partitions("sync", [sync.id])
+        for name in ("in_process", "multiprocess", "celery"):
+            shutil.rmtree(out, ignore_errors=True)
+            with dg.execute_job(
+                dg.reconstructable(getattr(export_jobs, f"export_job_{name}")), instance=inst,
+                tags={"dagster/partition": key},
+            ) as result:
+                assert result.success, name
+            messages = [e.message or "" for e in inst.all_logs(result.run_id)]
+            assert any("in celery worker" in m for m in messages) == (name == "celery")
+            assert any("Launching subprocess" in m for m in messages) == (
+                name == "multiprocess"
+            ), messages
+            snapshots[name] = _files(out)
+    day_dir = f"{sync.id}/events/date={DAY}"
+    assert {f"{day_dir}/_manifest.json", f"{day_dir}/part-00000.parquet"} <= set(
+        snapshots["in_process"]
+    )
+    assert snapshots["in_process"] == snapshots["multiprocess"] == snapshots["celery"]
+    manifest = json.loads((out / day_dir / "_manifest.json").read_text())
+    assert manifest["rows"] == 499 and manifest["quarantined"] == 1

@@ -69,7 +69,6 @@ def test_postgres_yaml_keeps_the_default_queue_limits() -> None:
     prod = yaml.safe_load(PG_YAML.read_text())
     default = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text())
     assert _limits(prod) == _limits(default)
-    assert prod["run_coordinator"]["class"] == default["run_coordinator"]["class"]
     assert prod["run_monitoring"] == default["run_monitoring"]
     db = prod["storage"]["postgres"]["postgres_db"]
     assert db["scheme"] == "postgresql+psycopg2"
@@ -80,7 +79,7 @@ def test_postgres_yaml_keeps_the_default_queue_limits() -> None:
 
 
 def test_instance_on_postgres_runs_a_job(pg_dagster_home: Path, pg_url: str) -> None:
-    from tests.dagster_code.trivial import trivial_job_on_configured_executor
+    from tests.dagster_code.trivial import trivial_job_in_process
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -91,7 +90,7 @@ def test_instance_on_postgres_runs_a_job(pg_dagster_home: Path, pg_url: str) -> 
         assert limits.max_concurrent_runs == 2
         assert limits.tag_concurrency_limits[0]["key"] == "eventsync/destination"
         with dg.execute_job(
-            dg.reconstructable(trivial_job_on_configured_executor), instance=instance
+            dg.reconstructable(trivial_job_in_process), instance=instance
         ) as result:
             assert result.success
             assert result.output_for_node("write_marker") == "2"

@@ -61,9 +61,18 @@ defs = dg.Definitions(
 )
 
 
-def trivial_job_on_configured_executor() -> dg.JobDefinition:
-    """The job with the executor named by EVENTSYNC_EXECUTOR at call time; module-level
-    so ``dg.reconstructable`` can rebuild it in a run or Celery worker process."""
-    return dg.Definitions(jobs=[trivial_job], executor=executor_from_env()).get_job_def(
+
+def _trivial_job(executor: str) -> dg.JobDefinition:
+    return dg.Definitions(jobs=[trivial_job], executor=executor_from_env(executor)).get_job_def(
         "trivial_job"
     )
+
+
+# Module-level, one per executor, so ``dg.reconstructable`` can rebuild them in run and
+# Celery worker processes (Dagster caches what a reconstructable target returns).
+def trivial_job_in_process() -> dg.JobDefinition:
+    return _trivial_job("in_process")
+
+
+def trivial_job_celery() -> dg.JobDefinition:
+    return _trivial_job("celery")
