@@ -1,0 +1,608 @@
+"""Erasure: remove subjects (user ids, company ids and the events that carry them)
+from everything eventsync holds or wrote, then prove it.
+
+Steps, in order, each idempotent and recorded in the request's progress (a retried
+request skips the steps that finished and, within `exports`, the days already
+rewritten):
+
+1. `suppress`      subjects into `suppressions` FIRST: every export from now on
+                   (DayQuery) excludes them, so late events and a racing export cannot
+                   bring rows back.
+2. `store`         delete their events and profiles.
+3. `staging`       filter staged partitions of every sync of the workspace.
+4. `quarantine`    filter quarantined rows likewise.
+5. `access_exports` delete earlier access-export files of these subjects.
+6. `exports`       rewrite only the exported days the subject -> days index lists
+                   (manifest-listed files filtered in their format, same keys, new
+                   manifest written last); a destination that refuses read/list/delete
+                   gets a tombstone `_deletions/<request id>.json` instead.
+7. `verify`        re-read every rewritten file, the store, staging and quarantine;
+                   only then `completed` with `verified_at`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+
+from assets.event_schema import SCHEMA_VERSION
+from assets.export import MANIFEST, day_prefix
+from assets.staging import QUARANTINE_FILE, STAGED_FILE, SUMMARY_FILE
+from pipeline.errors import EventsyncError
+from pipeline.privacy import ledger
+from pipeline.privacy.files import (
+    CONTENT_TYPE,
+    count_in_export,
+    count_subject_rows,
+    filter_export_bytes,
+    filter_parquet_file,
+)
+from pipeline.syncs import Sync, get_sync, list_syncs
+from resources.clock import now_iso
+from resources.destinations import open_destination
+from resources.destinations.base import Destination
+from resources.schema import (
+    company_profiles,
+    events,
+    export_ledger,
+    export_subjects,
+    suppressions,
+    user_profiles,
+)
+from resources.store import data_root
+
+Opener = Callable[[Sync], Destination]
+STEPS = ("suppress", "store", "staging", "quarantine", "access_exports", "exports", "verify")
+TOMBSTONE_DIR = "_deletions"
+_BATCH = 500
+
+
+class VerificationFailed(EventsyncError):
+    """Re-reading found rows of an erased subject (message says where)."""
+
+
+def default_opener(sync: Sync) -> Destination:
+    """Open a sync's destination from the environment (CLI and plain-Python use)."""
+    return open_destination(sync.destination, sync.options, sync_id=sync.id)
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _BATCH] for i in range(0, len(ids), _BATCH)]
+
+
+def _subject_filter(table: Any, users: list[str], companies: list[str]) -> Any:
+    clauses = [table.c.user_id.in_(chunk) for chunk in _chunks(users)]
+    if "company_id" in table.c:
+        clauses += [table.c.company_id.in_(chunk) for chunk in _chunks(companies)]
+    return or_(*clauses) if clauses else None
+
+
+# --- steps ----------------------------------------------------------------------------
+def step_suppress(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
+    added = 0
+    with engine.begin() as conn:
+        for kind, ids in (("user", req.user_ids), ("company", req.company_ids)):
+            for chunk in _chunks(ids):
+                present = set(
+                    conn.execute(
+                        select(suppressions.c.subject_id).where(
+                            suppressions.c.workspace_id == req.workspace_id,
+                            suppressions.c.subject_type == kind,
+                            suppressions.c.subject_id.in_(chunk),
+                        )
+                    ).scalars()
+                )
+                rows = [
+                    {
+                        "workspace_id": req.workspace_id,
+                        "subject_type": kind,
+                        "subject_id": s,
+                        "request_id": req.id,
+                        "created_at": now_iso(),
+                    }
+                    for s in chunk
+                    if s not in present
+                ]
+                if rows:
+                    conn.execute(insert(suppressions), rows)
+                    added += len(rows)
+    return {"subjects_suppressed": added}
+
+
+def step_store(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
+    ws = req.workspace_id
+    with engine.begin() as conn:
+        ev = conn.execute(
+            delete(events).where(
+                events.c.workspace_id == ws, _subject_filter(events, req.user_ids, req.company_ids)
+            )
+        ).rowcount
+        up = 0
+        for chunk in _chunks(req.user_ids):
+            up += conn.execute(
+                delete(user_profiles).where(
+                    user_profiles.c.workspace_id == ws, user_profiles.c.user_id.in_(chunk)
+                )
+            ).rowcount
+        cp = 0
+        unlinked = 0
+        for chunk in _chunks(req.company_ids):
+            cp += conn.execute(
+                delete(company_profiles).where(
+                    company_profiles.c.workspace_id == ws, company_profiles.c.company_id.in_(chunk)
+                )
+            ).rowcount
+            # Other users' profiles keep no reference to an erased company.
+            unlinked += conn.execute(
+                update(user_profiles)
+                .where(user_profiles.c.workspace_id == ws, user_profiles.c.company_id.in_(chunk))
+                .values(company_id=None)
+            ).rowcount
+    return {
+        "events_removed": ev,
+        "user_profiles_removed": up,
+        "company_profiles_removed": cp,
+        "user_profiles_unlinked_from_company": unlinked,
+    }
+
+
+def _local_partitions(kind: str, sync_ids: list[str], filename: str) -> list[Path]:
+    out: list[Path] = []
+    for sync_id in sync_ids:
+        base = data_root() / kind / sync_id
+        if base.exists():
+            out.extend(sorted(base.glob(f"date=*/{filename}")))
+    return out
+
+
+def _adjust_summary(staging_file: Path, field: str, removed: int) -> None:
+    summary = staging_file.parent / SUMMARY_FILE
+    if not summary.exists():
+        return
+    doc = json.loads(summary.read_text())
+    doc[field] = max(0, int(doc.get(field, 0)) - removed)
+    doc.setdefault("extra", {})["erased_rows"] = doc["extra"].get("erased_rows", 0) + removed
+    tmp = summary.with_suffix(".erase-tmp")
+    tmp.write_text(json.dumps(doc, sort_keys=True, indent=1))
+    tmp.replace(summary)
+
+
+def _workspace_sync_ids(engine: Engine, workspace_id: str) -> list[str]:
+    return [s.id for s in list_syncs(engine, workspace_id)]
+
+
+def step_staging(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
+    users, companies = set(req.user_ids), set(req.company_ids)
+    files, rows = 0, 0
+    for path in _local_partitions(
+        "staging", _workspace_sync_ids(engine, req.workspace_id), STAGED_FILE
+    ):
+        removed = filter_parquet_file(path, users, companies)
+        if removed:
+            _adjust_summary(path, "valid", removed)
+            files += 1
+            rows += removed
+    return {"files_rewritten": files, "rows_removed": rows}
+
+
+def step_quarantine(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
+    users, companies = set(req.user_ids), set(req.company_ids)
+    files, rows = 0, 0
+    sync_ids = _workspace_sync_ids(engine, req.workspace_id)
+    for path in _local_partitions("quarantine", sync_ids, QUARANTINE_FILE):
+        removed = filter_parquet_file(path, users, companies)
+        if removed:
+            staged = data_root() / "staging" / path.parent.parent.name / path.parent.name
+            _adjust_summary(staged / STAGED_FILE, "quarantined", removed)
+            files += 1
+            rows += removed
+    return {"files_rewritten": files, "rows_removed": rows}
+
+
+# --- tombstones -----------------------------------------------------------------------
+def write_tombstone(
+    engine: Engine, req: ledger.PrivacyRequest, dest: Destination, entry: dict[str, Any]
+) -> str:
+    """Write (or extend) `_deletions/<request id>.json` at a destination we may not read
+    or delete from. `entry` is merged under progress.tombstones[<destination>]."""
+    where = dest.describe()
+    holder: dict[str, Any] = {}
+
+    def merge(progress: dict[str, Any]) -> None:
+        current = progress.setdefault("tombstones", {}).setdefault(
+            where, {"syncs": {}, "access_exports": []}
+        )
+        for sync_id, days in entry.get("syncs", {}).items():
+            current["syncs"][sync_id] = sorted(set(current["syncs"].get(sync_id, [])) | set(days))
+        for key in entry.get("access_exports", []):
+            if key not in current["access_exports"]:
+                current["access_exports"].append(key)
+        holder.update(current)
+
+    ledger.update_progress(engine, req.id, merge)
+    key = f"{TOMBSTONE_DIR}/{req.id}.json"
+    doc = {
+        "request_id": req.id,
+        "workspace_id": req.workspace_id,
+        "user_ids": req.user_ids,
+        "company_ids": req.company_ids,
+        "days_by_sync": holder["syncs"],
+        "access_export_files": holder["access_exports"],
+        "written_at": now_iso(),
+        "instructions": (
+            "eventsync may not read, list or delete at this destination. Delete the rows of "
+            "these user/company ids from the files of the listed days (under "
+            "<sync_id>/events/date=<day>/) and the listed access-export files."
+        ),
+    }
+    dest.put_bytes(
+        key, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), "application/json"
+    )
+    ledger.update_progress(
+        engine,
+        req.id,
+        lambda p: p.setdefault("owner_action_required", {}).__setitem__(
+            where,
+            f"write-only destination: the owner must clean the files listed in "
+            f"{dest.describe(key)}",
+        ),
+        "job",
+        "tombstone_written",
+        {"destination": where, "key": key},
+    )
+    return dest.describe(key)
+
+
+# --- earlier access exports -----------------------------------------------------------
+def step_access_exports(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> dict:
+    users, companies = set(req.user_ids), set(req.company_ids)
+    deleted: list[str] = []
+    tombstoned: list[str] = []
+    for other in ledger.list_requests(engine, req.workspace_id, kind="access_export", limit=10_000):
+        if not (users & set(other.user_ids) or companies & set(other.company_ids)):
+            continue
+        output = other.progress.get("output") or {}
+        if output.get("local_path"):
+            path = Path(output["local_path"])
+            if path.exists():
+                path.unlink()
+                deleted.append(str(path))
+        elif output.get("sync_id") and output.get("key"):
+            try:
+                sync = get_sync(engine, output["sync_id"])
+            except LookupError:
+                continue
+            dest = opener(sync)
+            try:
+                dest.delete([output["key"]])
+                deleted.append(dest.describe(output["key"]))
+            except PermissionError:
+                write_tombstone(engine, req, dest, {"access_exports": [output["key"]]})
+                tombstoned.append(dest.describe(output["key"]))
+    return {"files_deleted": deleted, "files_tombstoned": tombstoned}
+
+
+# --- exported days --------------------------------------------------------------------
+def indexed_days(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, list[str]]:
+    """{sync_id: [days]} the subject -> days index lists for this request's subjects."""
+    syncs = _workspace_sync_ids(engine, req.workspace_id)
+    if not syncs:
+        return {}
+    clauses = [
+        and_(export_subjects.c.subject_type == "user", export_subjects.c.subject_id.in_(chunk))
+        for chunk in _chunks(req.user_ids)
+    ] + [
+        and_(export_subjects.c.subject_type == "company", export_subjects.c.subject_id.in_(chunk))
+        for chunk in _chunks(req.company_ids)
+    ]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(export_subjects.c.sync_id, export_subjects.c.day)
+            .where(export_subjects.c.sync_id.in_(syncs), or_(*clauses))
+            .distinct()
+            .order_by(export_subjects.c.sync_id, export_subjects.c.day)
+        ).all()
+    out: dict[str, list[str]] = {}
+    for sync_id, day in rows:
+        out.setdefault(sync_id, []).append(day)
+    return out
+
+
+def _read_manifest(engine: Engine, dest: Destination, sync_id: str, day: str) -> dict | None:
+    key = day_prefix(sync_id, day) + MANIFEST
+    try:
+        return json.loads(dest.get_bytes(key))
+    except FileNotFoundError:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(export_ledger.c.files).where(
+                    export_ledger.c.sync_id == sync_id, export_ledger.c.day == day
+                )
+            ).first()
+        if row is None or not json.loads(row.files):
+            return None
+        return {"files": json.loads(row.files), "sync_id": sync_id, "date": day}
+
+
+def rewrite_day(
+    engine: Engine, req: ledger.PrivacyRequest, dest: Destination, sync: Sync, day: str
+) -> dict[str, Any]:
+    """Filter the subjects out of every manifest-listed file of the day, upload them
+    under the same keys, then the new manifest; update the ledger and the index.
+    Raises PermissionError when the destination refuses to be read."""
+    users, companies = set(req.user_ids), set(req.company_ids)
+    manifest = _read_manifest(engine, dest, sync.id, day)
+    result = {"day": day, "rows_removed": 0, "files_written": 0, "keys": []}
+    if manifest is not None:
+        new_files = []
+        kept_rows = None
+        with tempfile.TemporaryDirectory(prefix="eventsync-erase-") as tmp:
+            for f in manifest.get("files", []):
+                try:
+                    data = dest.get_bytes(f["key"])
+                except FileNotFoundError:
+                    continue
+                kept, removed, out = filter_export_bytes(
+                    data, f["format"], f["key"], users, companies, Path(tmp)
+                )
+                kept_rows = kept if kept_rows is None else kept_rows
+                result["rows_removed"] = max(result["rows_removed"], removed)
+                if removed:
+                    dest.put_file(f["key"], out, content_type=CONTENT_TYPE.get(f["format"]))
+                    result["files_written"] += 1
+                    result["keys"].append(f["key"])
+                body = out.read_bytes() if removed else data
+                new_files.append(
+                    {
+                        **f,
+                        "rows": kept,
+                        "bytes": len(body),
+                        "sha256": hashlib.sha256(body).hexdigest(),
+                    }
+                )
+        if result["files_written"]:
+            export_id = hashlib.sha256(
+                json.dumps([SCHEMA_VERSION, new_files], sort_keys=True).encode()
+            ).hexdigest()[:32]
+            manifest.update(files=new_files, rows=kept_rows or 0, export_id=export_id)
+            manifest.setdefault("erasures", []).append(
+                {"request_id": req.id, "rows_removed": result["rows_removed"], "at": now_iso()}
+            )
+            dest.put_bytes(
+                day_prefix(sync.id, day) + MANIFEST,
+                (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode(),
+                content_type="application/json",
+            )
+            result["files_written"] += 1
+            with engine.begin() as conn:
+                conn.execute(
+                    update(export_ledger)
+                    .where(export_ledger.c.sync_id == sync.id, export_ledger.c.day == day)
+                    .values(
+                        export_id=export_id,
+                        rows=kept_rows or 0,
+                        bytes=sum(f["bytes"] for f in new_files),
+                        files=json.dumps(new_files),
+                        exported_at=now_iso(),
+                    )
+                )
+    # The day no longer holds the subjects: drop them from the index.
+    with engine.begin() as conn:
+        for kind, ids in (("user", req.user_ids), ("company", req.company_ids)):
+            for chunk in _chunks(ids):
+                conn.execute(
+                    delete(export_subjects).where(
+                        export_subjects.c.sync_id == sync.id,
+                        export_subjects.c.day == day,
+                        export_subjects.c.subject_type == kind,
+                        export_subjects.c.subject_id.in_(chunk),
+                    )
+                )
+    return result
+
+
+def step_exports(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> dict[str, Any]:
+    """Rewrite the indexed days, sync by sync; per-destination progress after each day."""
+    tombstoned = set(_tombstoned_syncs(ledger.get_request(engine, req.id)))
+    for sync_id, days in indexed_days(engine, req).items():
+        sync = get_sync(engine, sync_id)
+        dest = opener(sync)
+        where = dest.describe()
+
+        def init(progress: dict[str, Any], sync: Sync = sync, where: str = where) -> None:
+            progress.setdefault("destinations", {}).setdefault(
+                sync.id,
+                {
+                    "destination": where,
+                    "status": "running",
+                    "days_rewritten": [],
+                    "rows_removed": 0,
+                    "files_written": 0,
+                },
+            )
+
+        ledger.update_progress(engine, req.id, init)
+        if sync_id in tombstoned:
+            write_tombstone(engine, req, dest, {"syncs": {sync_id: days}})
+            continue
+        for day in days:
+            try:
+                done = rewrite_day(engine, req, dest, sync, day)
+            except PermissionError as exc:
+                write_tombstone(engine, req, dest, {"syncs": {sync_id: days}})
+
+                def tomb(p: dict[str, Any], sync_id: str = sync_id, exc: Exception = exc) -> None:
+                    p["destinations"][sync_id].update(
+                        status="tombstone",
+                        reason=f"destination refused read/delete: {exc}"[:500],
+                        owner_action="the owner must clean the days listed in the tombstone",
+                    )
+
+                ledger.update_progress(engine, req.id, tomb)
+                break
+
+            def record(p: dict[str, Any], sync_id: str = sync_id, done: dict = done) -> None:
+                d = p["destinations"][sync_id]
+                bucket = "days_rewritten" if done["files_written"] else "days_without_rows"
+                if done["day"] not in d.setdefault(bucket, []):
+                    d[bucket].append(done["day"])
+                d["rows_removed"] += done["rows_removed"]
+                d["files_written"] += done["files_written"]
+
+            ledger.update_progress(
+                engine,
+                req.id,
+                record,
+                "job",
+                "day_rewritten",
+                {"sync_id": sync_id, "day": day, "rows_removed": done["rows_removed"]},
+            )
+        else:
+            ledger.update_progress(
+                engine,
+                req.id,
+                lambda p, sync_id=sync_id: p["destinations"][sync_id].update(status="done"),
+            )
+    progress = ledger.get_request(engine, req.id).progress
+    dests = progress.get("destinations", {})
+    return {
+        "days_rewritten": sum(len(d["days_rewritten"]) for d in dests.values()),
+        "rows_removed": sum(d["rows_removed"] for d in dests.values()),
+        "files_written": sum(d["files_written"] for d in dests.values()),
+        "tombstones": sorted(progress.get("tombstones", {})),
+    }
+
+
+def _tombstoned_syncs(req: ledger.PrivacyRequest) -> list[str]:
+    return [
+        s for s, d in req.progress.get("destinations", {}).items() if d.get("status") == "tombstone"
+    ]
+
+
+# --- verification ---------------------------------------------------------------------
+def store_counts(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, int]:
+    ws = req.workspace_id
+    with engine.connect() as conn:
+
+        def count(table: Any, cond: Any) -> int:
+            if cond is None:
+                return 0
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(table).where(table.c.workspace_id == ws, cond)
+                ).scalar_one()
+            )
+
+        return {
+            "events": count(events, _subject_filter(events, req.user_ids, req.company_ids)),
+            "user_profiles": count(
+                user_profiles, _subject_filter(user_profiles, req.user_ids, req.company_ids)
+            ),
+            "company_profiles": count(
+                company_profiles,
+                or_(*[company_profiles.c.company_id.in_(c) for c in _chunks(req.company_ids)])
+                if req.company_ids
+                else None,
+            ),
+        }
+
+
+def step_verify(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> dict[str, Any]:
+    users, companies = set(req.user_ids), set(req.company_ids)
+    req = ledger.get_request(engine, req.id)
+    # An export that staged before the suppression and finished after the rewrite would
+    # have put the subjects back into the index: rewrite those days again first.
+    for _ in range(3):
+        pending = {
+            s: d for s, d in indexed_days(engine, req).items() if s not in _tombstoned_syncs(req)
+        }
+        if not pending:
+            break
+        step_exports(engine, req, opener)
+        req = ledger.get_request(engine, req.id)
+    else:
+        raise VerificationFailed(f"exported days still index the subjects: {pending}")
+    problems: list[str] = []
+    counts = store_counts(engine, req)
+    problems += [f"store: {n} {t} rows" for t, n in counts.items() if n]
+    files_read = 0
+    sync_ids = _workspace_sync_ids(engine, req.workspace_id)
+    import pyarrow.parquet as pq
+
+    for kind, name in (("staging", STAGED_FILE), ("quarantine", QUARANTINE_FILE)):
+        for path in _local_partitions(kind, sync_ids, name):
+            table = pq.read_table(path, columns=["user_id", "company_id"])
+            files_read += 1
+            if count_subject_rows(table, users, companies):
+                problems.append(f"{kind}: {path}")
+    with tempfile.TemporaryDirectory(prefix="eventsync-verify-") as tmp:
+        for sync_id, info in req.progress.get("destinations", {}).items():
+            if info.get("status") == "tombstone":
+                continue
+            sync = get_sync(engine, sync_id)
+            dest = opener(sync)
+            for day in info.get("days_rewritten", []):
+                manifest = json.loads(dest.get_bytes(day_prefix(sync_id, day) + MANIFEST))
+                files_read += 1
+                for f in manifest["files"]:
+                    data = dest.get_bytes(f["key"])
+                    files_read += 1
+                    rows, hits = count_in_export(
+                        data, f["format"], f["key"], users, companies, Path(tmp)
+                    )
+                    if hits:
+                        problems.append(f"{dest.describe(f['key'])}: {hits} rows")
+                    if hashlib.sha256(data).hexdigest() != f["sha256"] or rows != f["rows"]:
+                        problems.append(f"{dest.describe(f['key'])}: does not match its manifest")
+    if problems:
+        raise VerificationFailed("rows of erased subjects remain: " + "; ".join(problems[:20]))
+    return {"files_read": files_read, "store": counts, "verified_at": now_iso()}
+
+
+# --- driver ---------------------------------------------------------------------------
+def run_step(
+    engine: Engine, request_id: str, step: str, opener: Opener = default_opener, actor: str = "job"
+) -> dict[str, Any]:
+    """Run one erasure step through the ledger (skipped if an earlier attempt did it)."""
+    fns: dict[str, Callable[[ledger.PrivacyRequest], dict[str, Any]]] = {
+        "suppress": lambda r: step_suppress(engine, r),
+        "store": lambda r: step_store(engine, r),
+        "staging": lambda r: step_staging(engine, r),
+        "quarantine": lambda r: step_quarantine(engine, r),
+        "access_exports": lambda r: step_access_exports(engine, r, opener),
+        "exports": lambda r: step_exports(engine, r, opener),
+        "verify": lambda r: step_verify(engine, r, opener),
+    }
+    return ledger.run_step(engine, request_id, step, fns[step], actor, force=step == "verify")
+
+
+def finish(engine: Engine, request_id: str, actor: str = "job") -> ledger.PrivacyRequest:
+    req = ledger.get_request(engine, request_id)
+    verify = req.progress.get("steps", {}).get("verify", {})
+    if verify.get("status") != "done":
+        raise VerificationFailed(f"erasure {request_id} has not been verified")
+    return ledger.complete(engine, request_id, actor, verified_at=verify["verified_at"])
+
+
+def run_erasure(
+    engine: Engine,
+    request_id: str,
+    opener: Opener = default_opener,
+    actor: str = "job",
+    run_id: str = "inline",
+) -> ledger.PrivacyRequest:
+    """Every step in order, then `completed` (a failure marks the request failed)."""
+    ledger.start(engine, request_id, run_id, actor)
+    try:
+        for step in STEPS:
+            run_step(engine, request_id, step, opener, actor)
+        return finish(engine, request_id, actor)
+    except Exception as exc:
+        ledger.fail(engine, request_id, f"{type(exc).__name__}: {exc}", actor)
+        raise

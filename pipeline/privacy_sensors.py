@@ -1,0 +1,117 @@
+"""Sensors of the privacy requests (both RUNNING by default).
+
+`privacy_request_sensor` takes `received` requests (new ones and retries), moves them
+to `queued` -- a new attempt -- and launches `erasure_job` / `access_export_job` with
+run_key `<request id>:<attempt>`, so a tick evaluated twice never starts two runs of
+one attempt. Its cursor is the last privacy_request_log id it has seen plus the run
+keys it requested last.
+
+`privacy_failure_sensor` marks the request of a failed run `failed` with the run's
+error (a request that completed meanwhile stays completed).
+"""
+
+import json
+
+import dagster as dg
+from sqlalchemy import func, select
+
+from pipeline.privacy import ledger
+from pipeline.privacy_jobs import (
+    ATTEMPT_TAG,
+    JOB_BY_KIND,
+    REQUEST_TAG,
+    access_export_job,
+    erasure_job,
+    run_config,
+)
+from resources.schema import privacy_request_log
+from resources.store import EventStoreResource
+
+MAX_PER_TICK = 50
+
+
+@dg.sensor(
+    jobs=[erasure_job, access_export_job],
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Queues received privacy requests and launches their job "
+    "(run_key = request id + attempt).",
+)
+def privacy_request_sensor(context: dg.SensorEvaluationContext, store: EventStoreResource):
+    engine = store.engine()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    # `received` is the queue (retries go back to it); oldest first, bounded per tick.
+    pending = sorted(
+        ledger.list_requests(engine, status="received", limit=10_000),
+        key=lambda r: (r.updated_at, r.id),
+    )[:MAX_PER_TICK]
+    with engine.connect() as conn:
+        last_log = conn.execute(select(func.max(privacy_request_log.c.id))).scalar() or 0
+    if not pending:
+        if cursor.get("log_id") == last_log:
+            return dg.SkipReason("no received privacy request")
+        return dg.SensorResult(
+            skip_reason="no received privacy request",
+            cursor=json.dumps({**cursor, "log_id": last_log, "launched": []}),
+        )
+    requests = []
+    for req in pending:
+        try:
+            queued = ledger.claim(engine, req.id, actor="sensor:privacy_request_sensor")
+        except ledger.InvalidTransition:
+            continue  # taken by a concurrent tick
+        job = JOB_BY_KIND[queued.kind]
+        run_key = f"{queued.id}:{queued.attempt}"
+        requests.append(
+            dg.RunRequest(
+                run_key=run_key,
+                job_name=job.name,
+                run_config=run_config(queued.id),
+                tags={REQUEST_TAG: queued.id, ATTEMPT_TAG: str(queued.attempt)},
+            )
+        )
+        context.log.info(f"{queued.kind} {queued.id} attempt {queued.attempt}: {job.name}")
+    with engine.connect() as conn:
+        last_log = conn.execute(select(func.max(privacy_request_log.c.id))).scalar() or 0
+    return dg.SensorResult(
+        run_requests=requests,
+        cursor=json.dumps({"log_id": last_log, "launched": [r.run_key for r in requests]}),
+    )
+
+
+def _run_error(context: dg.RunFailureSensorContext) -> str:
+    for event in context.get_step_failure_events():
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if error is not None:
+            return f"step {event.step_key} failed: {error.message.strip()}"[:4000]
+    return (context.failure_event.message or "run failed")[:4000]
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[erasure_job, access_export_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks the privacy request of a failed run as failed, with the run's error.",
+)
+def privacy_failure_sensor(context: dg.RunFailureSensorContext, store: EventStoreResource) -> None:
+    request_id = context.dagster_run.tags.get(REQUEST_TAG) or (
+        (context.dagster_run.run_config or {})
+        .get("ops", {})
+        .get("privacy_start", {})
+        .get("config", {})
+        .get("request_id")
+    )
+    if not request_id:
+        context.log.warning(f"run {context.dagster_run.run_id} carries no privacy request id")
+        return
+    error = _run_error(context)
+    req = ledger.fail(
+        store.engine(),
+        request_id,
+        f"run {context.dagster_run.run_id} failed: {error}",
+        actor="sensor:privacy_failure_sensor",
+    )
+    context.log.info(
+        f"privacy request {request_id}: "
+        + ("marked failed" if req is not None else "already completed, left as is")
+    )
