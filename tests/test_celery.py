@@ -58,11 +58,26 @@ def running_worker(
     celery = Path(sys.executable).parent / "celery"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(celery), "-A", "pipeline.celery_app", "worker", "-Q", CELERY_QUEUE,
-             "--pool", "solo", "--prefetch-multiplier", "1", "--loglevel", "INFO",
-             "-n", f"es-test-{os.getpid()}@%h"],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(celery),
+                "-A",
+                "pipeline.celery_app",
+                "worker",
+                "-Q",
+                CELERY_QUEUE,
+                "--pool",
+                "solo",
+                "--prefetch-multiplier",
+                "1",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"es-test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 60
@@ -93,14 +108,10 @@ def celery_worker(
 @pytest.mark.timeout(180)
 def test_job_steps_run_in_a_celery_worker(celery_worker: subprocess.Popen) -> None:
     with dg.DagsterInstance.get() as instance:
-        with dg.execute_job(
-            dg.reconstructable(trivial_job_celery), instance=instance
-        ) as result:
+        with dg.execute_job(dg.reconstructable(trivial_job_celery), instance=instance) as result:
             assert result.success
             assert result.output_for_node("write_marker") == "2"
-        messages = [
-            e.message for e in instance.all_logs(result.run_id) if e.message
-        ]
+        messages = [e.message for e in instance.all_logs(result.run_id) if e.message]
     assert any("in celery worker" in m for m in messages), messages
     marker = celery_worker.marker_dir / f"{result.run_id}.txt"  # type: ignore[attr-defined]
     value, pid = marker.read_text().split()
@@ -119,7 +130,10 @@ def _files(root: Path) -> dict[str, str]:
 
 @pytest.mark.timeout(300)
 def test_same_partition_is_byte_identical_on_every_executor(
-    celery_broker: Broker, es_home: Path, pg_url: str, tmp_path: Path,
+    celery_broker: Broker,
+    es_home: Path,
+    pg_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One day of one sync, event store on PostgreSQL, exported with the in-process,
@@ -145,15 +159,16 @@ def test_same_partition_is_byte_identical_on_every_executor(
         for name in ("in_process", "multiprocess", "celery"):
             shutil.rmtree(out, ignore_errors=True)
             with dg.execute_job(
-                dg.reconstructable(getattr(export_jobs, f"export_job_{name}")), instance=inst,
+                dg.reconstructable(getattr(export_jobs, f"export_job_{name}")),
+                instance=inst,
                 tags={"dagster/partition": key},
             ) as result:
                 assert result.success, name
             messages = [e.message or "" for e in inst.all_logs(result.run_id)]
             assert any("in celery worker" in m for m in messages) == (name == "celery")
-            assert any("Launching subprocess" in m for m in messages) == (
-                name == "multiprocess"
-            ), messages
+            assert any("Launching subprocess" in m for m in messages) == (name == "multiprocess"), (
+                messages
+            )
             snapshots[name] = _files(out)
     day_dir = f"{sync.id}/events/date={DAY}"
     assert {f"{day_dir}/_manifest.json", f"{day_dir}/part-00000.parquet"} <= set(

@@ -32,9 +32,7 @@ LOG = logging.getLogger("eventsync.test")
 
 
 @pytest.fixture
-def pg_dagster_home(
-    es_home: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def pg_dagster_home(es_home: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """es_home with dagster.postgres.yaml as its dagster.yaml, DAGSTER_PG_* pointing at
     a fresh PostgreSQL database."""
     shutil.copy(PG_YAML, es_home / "dagster.yaml")
@@ -73,7 +71,10 @@ def test_postgres_yaml_keeps_the_default_queue_limits() -> None:
     db = prod["storage"]["postgres"]["postgres_db"]
     assert db["scheme"] == "postgresql+psycopg2"
     assert {v["env"] for k, v in db.items() if k != "scheme"} == {
-        "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_PORT",
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
         "DAGSTER_PG_DB",
     }
 
@@ -122,10 +123,7 @@ def dequeue_and_wait(
     deadline = time.monotonic() + timeout
     while True:
         list(daemon.run_iteration(ctx))
-        runs = [
-            r for r in instance.get_runs()
-            if run_ids is None or r.run_id in run_ids
-        ]
+        runs = [r for r in instance.get_runs() if run_ids is None or r.run_id in run_ids]
         if runs and all(r.is_finished for r in runs):
             return runs
         if time.monotonic() > deadline:
@@ -133,19 +131,23 @@ def dequeue_and_wait(
         time.sleep(1)
 
 
-def schedule_tick(
-    ctx, at: dt.datetime, iteration_times: dict | None = None
-) -> None:
-    list(launch_scheduled_runs(ctx, LOG, end_datetime_utc=at,
-                               iteration_times=iteration_times if iteration_times is not None
-                               else {}))
+def schedule_tick(ctx, at: dt.datetime, iteration_times: dict | None = None) -> None:
+    list(
+        launch_scheduled_runs(
+            ctx,
+            LOG,
+            end_datetime_utc=at,
+            iteration_times=iteration_times if iteration_times is not None else {},
+        )
+    )
 
 
 @pytest.mark.timeout(240)
 def test_schedule_and_sensor_ticks_on_postgres(pg_dagster_home: Path, pg_url: str) -> None:
-    with dg.DagsterInstance.get() as instance, daemon_workspace(
-        instance, "tests.dagster_code.trivial"
-    ) as ctx:
+    with (
+        dg.DagsterInstance.get() as instance,
+        daemon_workspace(instance, "tests.dagster_code.trivial") as ctx,
+    ):
         # First iteration records the schedule's state; the next one, past 10:00, ticks.
         schedule_tick(ctx, dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC))
         assert instance.get_runs() == []
@@ -162,9 +164,7 @@ def test_schedule_and_sensor_ticks_on_postgres(pg_dagster_home: Path, pg_url: st
 
         finished = dequeue_and_wait(instance, ctx, {runs[0].run_id, sensor_runs[0].run_id})
         assert {r.status for r in finished} == {DagsterRunStatus.SUCCESS}
-        states = {
-            s.instigator_name: s for s in instance.all_instigator_state()
-        }
+        states = {s.instigator_name: s for s in instance.all_instigator_state()}
         assert {"trivial_hourly", "trivial_sensor"} <= set(states)
         for name in ("trivial_hourly", "trivial_sensor"):
             state = states[name]
@@ -172,3 +172,98 @@ def test_schedule_and_sensor_ticks_on_postgres(pg_dagster_home: Path, pg_url: st
             assert any(t.status.value == "SUCCESS" for t in ticks), (name, ticks)
         assert states["trivial_sensor"].instigator_data.cursor == "1"
     assert {r.run_id for r in finished} <= _pg_run_ids(pg_url)
+
+
+def _wait_backfill_done(
+    instance: dg.DagsterInstance, ctx, backfill_id: str, timeout: float = 300
+) -> None:
+    """Alternate the backfill daemon's and the run queue's iterations until the
+    backfill is complete (what `dagster-daemon run` does on its own)."""
+    from dagster._core.execution.backfill import BulkActionStatus
+    from dagster._daemon.backfill import execute_backfill_iteration
+
+    queue = QueuedRunCoordinatorDaemon(interval_seconds=1)
+    deadline = time.monotonic() + timeout
+    while True:
+        list(execute_backfill_iteration(ctx, LOG))
+        list(queue.run_iteration(ctx))
+        backfill = instance.get_backfill(backfill_id)
+        if backfill.status != BulkActionStatus.REQUESTED:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"backfill {backfill_id} still {backfill.status}")
+        time.sleep(1)
+
+
+@pytest.mark.timeout(600)
+def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
+    pg_dagster_home: Path, pg_url: str, pg_store_url: str, tmp_path: Path
+) -> None:
+    """Production mode end to end: event store and Dagster storage on PostgreSQL, the
+    code location `pipeline.definitions` in a real code server. The new-sync sensor
+    requests a 30-day backfill, the backfill daemon runs it in batched runs, and the
+    03:00 schedule tick exports yesterday; every day lands once in the destination."""
+    import json
+
+    from dagster._core.execution.backfill import BulkActionStatus
+    from sqlalchemy import select
+
+    from pipeline.syncs import create_sync
+    from pipeline.workspaces import create_workspace
+    from resources.schema import export_ledger
+    from resources.store import engine_for
+    from tests.factories import insert_day
+
+    engine = engine_for(pg_store_url)
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out), backfill_days=30)
+    today = dt.datetime.now(dt.UTC).date()
+    days = [(today - dt.timedelta(days=i)).isoformat() for i in range(30, 0, -1)]
+    for n, day in enumerate(days):
+        insert_day(engine, ws, day, 5 + n)
+
+    with (
+        dg.DagsterInstance.get() as instance,
+        daemon_workspace(instance, "pipeline.definitions") as ctx,
+    ):
+        # Sensor tick: the new sync gets its partition and a 30-day asset backfill.
+        list(execute_sensor_iteration(ctx, LOG, None, None))
+        assert sync.id in instance.get_dynamic_partitions("sync")
+        backfills = instance.get_backfills()
+        assert len(backfills) == 1
+        backfill = backfills[0]
+        assert backfill.tags["eventsync/destination"] == sync.destination
+        _wait_backfill_done(instance, ctx, backfill.backfill_id)
+        assert instance.get_backfill(backfill.backfill_id).status == (
+            BulkActionStatus.COMPLETED_SUCCESS
+        )
+        backfill_runs = instance.get_runs(
+            RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
+        )
+        # Batched by the assets' BackfillPolicy: not one run per day.
+        assert 1 <= len(backfill_runs) <= 2
+        assert {r.status for r in backfill_runs} == {DagsterRunStatus.SUCCESS}
+
+        # Schedule tick at 03:00 UTC today: yesterday, once more, through the queue.
+        at = dt.datetime.combine(today, dt.time(3), tzinfo=dt.UTC)
+        schedule_tick(ctx, at - dt.timedelta(minutes=30))
+        schedule_tick(ctx, at + dt.timedelta(seconds=5))
+        scheduled = instance.get_runs(
+            RunsFilter(tags={"dagster/schedule_name": "daily_sync_schedule"})
+        )
+        assert len(scheduled) == 1
+        assert scheduled[0].tags["dagster/partition"] == f"{days[-1]}|{sync.id}"
+        finished = dequeue_and_wait(instance, ctx, {scheduled[0].run_id})
+        assert finished[0].status == DagsterRunStatus.SUCCESS
+
+    with engine.connect() as conn:
+        ledger = {r.day: r for r in conn.execute(select(export_ledger))}
+    assert sorted(ledger) == days
+    for n, day in enumerate(days):
+        manifest = json.loads(
+            (out / sync.id / "events" / f"date={day}" / "_manifest.json").read_text()
+        )
+        assert manifest["rows"] == 5 + n == ledger[day].rows
+    # Runs, events and the tick history are in Dagster's PostgreSQL database.
+    assert {r.run_id for r in backfill_runs} | {scheduled[0].run_id} <= _pg_run_ids(pg_url)

@@ -55,8 +55,14 @@ def test_workspaces_keys_and_syncs_crud(store_url: str, tmp_path) -> None:
 
     dest = tmp_path / "out"
     sync = sync_ops.create_sync(
-        engine, created.workspace_id, str(dest), formats=["parquet", "csv"],
-        compression="gzip", event_types=["track", "page_view"], backfill_days=7, title="Daily",
+        engine,
+        created.workspace_id,
+        str(dest),
+        formats=["parquet", "csv"],
+        compression="gzip",
+        event_types=["track", "page_view"],
+        backfill_days=7,
+        title="Daily",
     )
     got = sync_ops.get_sync(engine, sync.id, workspace_id=created.workspace_id)
     assert got.formats == ["parquet", "csv"]
@@ -68,8 +74,9 @@ def test_workspaces_keys_and_syncs_crud(store_url: str, tmp_path) -> None:
     with pytest.raises(NotFound):
         sync_ops.get_sync(engine, sync.id, workspace_id=other.workspace_id)
 
-    updated = sync_ops.update_sync(engine, sync.id, title="Renamed", backfill_days=365,
-                                   enabled=False)
+    updated = sync_ops.update_sync(
+        engine, sync.id, title="Renamed", backfill_days=365, enabled=False
+    )
     assert (updated.title, updated.backfill_days, updated.enabled) == ("Renamed", 365, False)
     assert [s.id for s in sync_ops.list_syncs(engine, created.workspace_id)] == [sync.id]
     assert sync_ops.list_syncs(engine, created.workspace_id, enabled_only=True) == []
@@ -141,11 +148,18 @@ def _seed_events(url: str, workspaces: int = 5, days: int = 30, per_day: int = 1
         for d in range(days):
             for i in range(per_day):
                 at = DAY0_US + d * DAY_US + i * 800_000_000
-                rows.append({
-                    "workspace_id": f"ws_{w}", "event_id": f"e{d}_{i}", "event_type": "track",
-                    "event_name": "click", "user_id": f"u{i % 17}", "occurred_at": at,
-                    "received_at": at + 1_000_000, "schema_version": 1,
-                })
+                rows.append(
+                    {
+                        "workspace_id": f"ws_{w}",
+                        "event_id": f"e{d}_{i}",
+                        "event_type": "track",
+                        "event_name": "click",
+                        "user_id": f"u{i % 17}",
+                        "occurred_at": at,
+                        "received_at": at + 1_000_000,
+                        "schema_version": 1,
+                    }
+                )
     engine = engine_for(url)
     with engine.begin() as conn:
         conn.execute(insert(events), rows)
@@ -157,17 +171,18 @@ def test_one_workspace_one_day_uses_the_day_index(store_url: str) -> None:
     start = DAY0_US + 12 * DAY_US
     query = (
         select(events)
-        .where(events.c.workspace_id == "ws_3", events.c.occurred_at >= start,
-               events.c.occurred_at < start + DAY_US)
+        .where(
+            events.c.workspace_id == "ws_3",
+            events.c.occurred_at >= start,
+            events.c.occurred_at < start + DAY_US,
+        )
         .order_by(events.c.occurred_at, events.c.event_id)
     )
     engine = engine_for(store_url)
     compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     with engine.connect() as conn:
-        plan = "\n".join(
-            str(r[-1]) for r in conn.execute(text(prefix + str(compiled)))
-        )
+        plan = "\n".join(str(r[-1]) for r in conn.execute(text(prefix + str(compiled))))
         assert len(conn.execute(query).all()) == 100
     assert "ix_events_ws_occurred" in plan, plan
     if engine.dialect.name == "sqlite":

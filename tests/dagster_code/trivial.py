@@ -45,12 +45,14 @@ trivial_schedule = dg.ScheduleDefinition(
 )
 
 
-@dg.sensor(job=trivial_job, default_status=dg.DefaultSensorStatus.RUNNING,
-           minimum_interval_seconds=1)
+@dg.sensor(
+    job=trivial_job, default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=1
+)
 def trivial_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     cursor = int(context.cursor or 0)
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"tick-{cursor}")],
-                           cursor=str(cursor + 1))
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"tick-{cursor}")], cursor=str(cursor + 1)
+    )
 
 
 defs = dg.Definitions(
@@ -59,7 +61,6 @@ defs = dg.Definitions(
     sensors=[trivial_sensor],
     executor=executor_from_env(),
 )
-
 
 
 def _trivial_job(executor: str) -> dg.JobDefinition:
