@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,12 @@ def engine_for(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
+        # NullPool: no SQLite connection stays open between uses. The ADBC driver links
+        # its own copy of SQLite; POSIX locks are per process, so when an ADBC connection
+        # closes the file it drops the locks of pooled sqlite3 connections, and the next
+        # ADBC read sees a stale WAL snapshot (measured: a day read as 0 rows) or
+        # "disk I/O error". Without pooled connections both copies stay consistent.
+        engine = create_engine(url, connect_args={"timeout": 60}, poolclass=NullPool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
