@@ -13,6 +13,8 @@ from resources.store import EventStoreResource
 
 
 @dg.sensor(
+    # Backfill requests (RunRequest.for_asset_graph_subset) need the sensor to target assets.
+    asset_selection=dg.AssetSelection.groups("events"),
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds the `sync` partition of new or re-enabled syncs and requests the "
