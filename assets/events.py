@@ -20,6 +20,7 @@ from assets.export import (
     write_schema_doc,
 )
 from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
+from pipeline.operations import record_run_failure, record_run_success
 from pipeline.partitions import partitions, split_key
 from pipeline.syncs import get_sync
 from resources.destinations.resource import DestinationsResource
@@ -222,14 +223,20 @@ def events_export(
         day, sync_id = split_key(key)
         sync = get_sync(engine, sync_id)
         stage = StageResult.load(sync_id, day)
-        dest = destinations.open(sync)
-        if sync_id not in schema_written:
-            write_schema_doc(dest, sync_id)
-            schema_written.add(sync_id)
         try:
+            # Opening the destination and the first write count as the export's too.
+            dest = destinations.open(sync)
+            if sync_id not in schema_written:
+                write_schema_doc(dest, sync_id)
+                schema_written.add(sync_id)
             result = export_day(stage, sync.formats, sync.compression, dest)
         except Exception as exc:
-            record_failure(engine, stage, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            record_failure(engine, stage, error)
+            # One failed run counts once (the run stops here); N in a row pause the sync.
+            paused = record_run_failure(engine, sync_id, error)
+            if paused.paused_reason:
+                context.log.error(f"sync {sync_id} is paused: {paused.paused_reason}")
             raise
         record_export(engine, stage, result)
         context.add_asset_metadata(
@@ -239,4 +246,6 @@ def events_export(
             f"{key}: exported {result.rows} rows in {len(result.files)} files "
             f"({result.bytes} bytes) to {dest.describe()}"
         )
+    for sync_id in schema_written:
+        record_run_success(engine, sync_id)  # a good run resets the failure count
     return dg.MaterializeResult()

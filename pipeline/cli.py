@@ -347,6 +347,92 @@ def sync_test(sync_id: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+@sync.command("resync")
+@click.argument("sync_id")
+@click.option("--days", type=int, default=365, show_default=True, help="Window: 1..365 days.")
+@click.option("--dry-run", is_flag=True, help="Only report the days that changed.")
+@command
+def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
+    """Re-export the days (within N days back) whose source changed since their export:
+    one fingerprint query, compared with the export ledger; queues an asset backfill of
+    exactly those days on the Dagster instance ($DAGSTER_HOME)."""
+    from pipeline.resync import plan_resync, resync_sync
+    from pipeline.syncs import get_sync
+
+    if dry_run:
+        data = plan_resync(_engine(), get_sync(_engine(), sync_id), days).to_dict()
+        data["backfill_id"] = None
+    else:
+        import dagster as dg
+
+        with dg.DagsterInstance.get() as instance:
+            data = resync_sync(_engine(), instance, sync_id, days).to_dict()
+
+    def human(d: dict) -> str:
+        head = (
+            f"{d['sync_id']}: {len(d['days'])} of {d['days_with_rows']} days with rows changed "
+            f"in {d['window'][0]}..{d['window'][1]} ({d['seconds']:.2f}s)"
+        )
+        lines = [head] + [f"  {day}: {why}" for day, why in d["reasons"].items()]
+        if d["backfill_id"]:
+            lines.append(f"backfill {d['backfill_id']} queued; the Dagster daemon runs it")
+        return "\n".join(lines)
+
+    _emit(data, as_json, human)
+
+
+@sync.command("resume")
+@click.argument("sync_id")
+@command
+def sync_resume(sync_id: str, as_json: bool) -> None:
+    """Resume a sync paused after consecutive failed exports (clears the reason)."""
+    from pipeline.operations import resume_sync
+
+    s = resume_sync(_engine(), sync_id)
+    _emit(s.to_dict(), as_json, lambda d: f"resumed {d['id']}; failures reset to 0")
+
+
+@sync.command("status")
+@click.argument("sync_id")
+@click.option("--from", "first", default=None, help="YYYY-MM-DD (default: 30 days back)")
+@click.option("--to", "last", default=None, help="YYYY-MM-DD (default: yesterday)")
+@command
+def sync_status_cmd(sync_id: str, first: str | None, last: str | None, as_json: bool) -> None:
+    """Where the sync stands: last exported day, lag, pause reason, per-day status."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.operations import day_statuses, sync_status
+    from pipeline.syncs import get_sync
+
+    s = get_sync(_engine(), sync_id)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    days = day_statuses(
+        _engine(),
+        s,
+        first or (yesterday - timedelta(days=29)).isoformat(),
+        last or yesterday.isoformat(),
+    )
+    data = {"sync": sync_status(_engine(), s).to_dict(), "days": [d.to_dict() for d in days]}
+
+    def human(d: dict) -> str:
+        st = d["sync"]
+        lines = [
+            f"{st['sync_id']}: last exported {st['last_exported_day'] or 'never'}, "
+            f"lag {st['lag_days']} days, {'fresh' if st['fresh'] else 'STALE'}, "
+            f"{st['consecutive_failures']} failures in a row",
+        ]
+        if st["paused_reason"]:
+            lines.append(f"PAUSED: {st['paused_reason']}")
+        for day in d["days"]:
+            extra = f"{day['rows']} rows, {day['quarantined']} quarantined" if day["rows"] else ""
+            if day["error"]:
+                extra += f" error: {day['error']}"
+            lines.append(f"  {day['day']}  {day['status']:<12} {extra}".rstrip())
+        return "\n".join(lines)
+
+    _emit(data, as_json, human)
+
+
 # --- ingestion, demo data, HTTP API ---------------------------------------------------
 @main.command("ingest")
 @click.option("--workspace", "workspace_id", required=True)

@@ -8,7 +8,9 @@ import dagster as dg
 
 from assets.events import events_daily, events_export
 from pipeline.executors import executor_from_env
+from pipeline.freshness import export_freshness, export_freshness_sensor
 from pipeline.jobs import daily_sync_job
+from pipeline.resync_schedule import resync_job, weekly_resync_schedule
 from pipeline.schedules import daily_sync_schedule
 from pipeline.sensors import new_sync_sensor
 from resources.destinations.resource import DestinationsResource
@@ -25,9 +27,10 @@ def _store() -> EventStoreResource:
 
 defs = dg.Definitions(
     assets=[events_daily, events_export],
-    jobs=[daily_sync_job],
-    schedules=[daily_sync_schedule],
-    sensors=[new_sync_sensor],
+    asset_checks=[export_freshness],
+    jobs=[daily_sync_job, resync_job],
+    schedules=[daily_sync_schedule, weekly_resync_schedule],
+    sensors=[new_sync_sensor, export_freshness_sensor],
     resources={"store": _store(), "destinations": DestinationsResource.from_env()},
     executor=executor_from_env(),
 )

@@ -1,0 +1,229 @@
+"""Operating syncs: auto-pause after consecutive failed exports, resume, freshness,
+and the status the API and CLI show (last exported day, lag, per-day status).
+
+The export asset calls `record_run_failure` / `record_run_success` once per run
+(a run fails at its first failing day, so N failed runs = N failures in a row);
+a success resets the count. At `failure_threshold()` failures in a row the sync
+gets a `paused_reason`: the daily schedule and the re-sync skip it until
+`resume_sync` (``eventsync sync resume S``) clears it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from pipeline.errors import ConfigError
+from pipeline.syncs import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
+from resources.clock import now_iso, parse_day, utcnow
+from resources.schema import export_ledger, syncs
+
+DEFAULT_FAILURE_THRESHOLD = 3
+FRESHNESS_DEADLINE = time(6, 0)  # yesterday must be exported by 06:00 UTC
+
+
+def failure_threshold() -> int:
+    """Failed runs in a row before a sync is paused (EVENTSYNC_PAUSE_AFTER_FAILURES)."""
+    raw = os.environ.get("EVENTSYNC_PAUSE_AFTER_FAILURES", str(DEFAULT_FAILURE_THRESHOLD))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError("EVENTSYNC_PAUSE_AFTER_FAILURES", f"not an integer: {raw!r}") from None
+    if value < 1:
+        raise ConfigError("EVENTSYNC_PAUSE_AFTER_FAILURES", f"must be >= 1, got {value}")
+    return value
+
+
+def record_run_failure(
+    engine: Engine, sync_id: str, error: str, threshold: int | None = None
+) -> Sync:
+    """Count one failed export run; pause the sync at the threshold, with the reason."""
+    threshold = threshold or failure_threshold()
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(syncs.c.consecutive_failures, syncs.c.paused_reason).where(syncs.c.id == sync_id)
+        ).first()
+        if row is None:
+            return get_sync(engine, sync_id)  # raises NotFound
+        failures = (row.consecutive_failures or 0) + 1
+        values: dict[str, Any] = {"consecutive_failures": failures, "updated_at": now_iso()}
+        if failures >= threshold and row.paused_reason is None:
+            values["paused_reason"] = (
+                f"paused after {failures} consecutive failed export runs at {now_iso()}; "
+                f"last error: {error[:1500]}"
+            )
+        conn.execute(update(syncs).where(syncs.c.id == sync_id).values(**values))
+    return get_sync(engine, sync_id)
+
+
+def record_run_success(engine: Engine, sync_id: str) -> None:
+    """A successful export run resets the failure count (a paused sync stays paused
+    until resumed: a run queued before the pause may still succeed)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(syncs)
+            .where(syncs.c.id == sync_id, syncs.c.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+        )
+
+
+def resume_sync(engine: Engine, sync_id: str, workspace_id: str | None = None) -> Sync:
+    """Clear the pause and the failure count. The new-sync sensor sees the sync enabled
+    again and requests the backfill of its `backfill_days` (catching up missed days)."""
+    get_sync(engine, sync_id, workspace_id)
+    with engine.begin() as conn:
+        conn.execute(
+            update(syncs)
+            .where(syncs.c.id == sync_id)
+            .values(paused_reason=None, consecutive_failures=0, updated_at=now_iso())
+        )
+    return get_sync(engine, sync_id)
+
+
+# --- status ----------------------------------------------------------------------------
+def expected_day(now: datetime) -> date:
+    """The newest day that must be exported at `now`: yesterday from 06:00 UTC on,
+    the day before until then."""
+    back = 1 if now.time() >= FRESHNESS_DEADLINE else 2
+    return now.date() - timedelta(days=back)
+
+
+@dataclass
+class SyncStatus:
+    sync_id: str
+    workspace_id: str
+    title: str
+    destination: str
+    enabled: bool
+    paused: bool
+    paused_reason: str | None
+    consecutive_failures: int
+    last_exported_day: str | None
+    last_exported_at: str | None
+    lag_days: int | None  # days between the last exported day and yesterday
+    expected_day: str
+    fresh: bool
+    failed_days: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sync_status(engine: Engine, sync: Sync, now: datetime | None = None) -> SyncStatus:
+    now = now or utcnow()
+    cols = export_ledger.c
+    with engine.connect() as conn:
+        last = conn.execute(
+            select(cols.day, cols.exported_at)
+            .where(cols.sync_id == sync.id, cols.status == "exported")
+            .order_by(cols.day.desc())
+            .limit(1)
+        ).first()
+        failed = conn.execute(
+            select(cols.day).where(cols.sync_id == sync.id, cols.status == "failed")
+        ).all()
+    expected = expected_day(now)
+    yesterday = now.date() - timedelta(days=1)
+    last_day = last.day if last else None
+    return SyncStatus(
+        sync_id=sync.id,
+        workspace_id=sync.workspace_id,
+        title=sync.title,
+        destination=sync.destination,
+        enabled=sync.enabled,
+        paused=sync.paused_reason is not None,
+        paused_reason=sync.paused_reason,
+        consecutive_failures=sync.consecutive_failures,
+        last_exported_day=last_day,
+        last_exported_at=last.exported_at if last else None,
+        lag_days=(yesterday - parse_day(last_day)).days if last_day else None,
+        expected_day=expected.isoformat(),
+        fresh=bool(last_day) and parse_day(last_day) >= expected,
+        failed_days=len(failed),
+    )
+
+
+def workspace_status(
+    engine: Engine, workspace_id: str | None = None, now: datetime | None = None
+) -> list[SyncStatus]:
+    return [sync_status(engine, s, now) for s in list_syncs(engine, workspace_id)]
+
+
+@dataclass
+class DayStatus:
+    day: str
+    status: str  # exported | failed | not exported
+    rows: int | None
+    quarantined: int | None
+    bytes: int | None
+    export_id: str | None
+    exported_at: str | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def day_statuses(engine: Engine, sync: Sync, first: str, last: str) -> list[DayStatus]:
+    """Every day of [first, last] (at most 366 days), newest first. A failed day keeps
+    the numbers of its last good export (its files are what the destination lists)."""
+    try:
+        d0, d1 = parse_day(first), parse_day(last)
+    except ValueError as exc:
+        raise ConfigError("from/to", str(exc)) from None
+    if d1 < d0:
+        raise ConfigError("from/to", f"from ({first}) is after to ({last})")
+    if (d1 - d0).days >= MAX_BACKFILL_DAYS + 1:
+        raise ConfigError("from/to", f"at most {MAX_BACKFILL_DAYS + 1} days per request")
+    cols = export_ledger.c
+    with engine.connect() as conn:
+        rows = {
+            r.day: r
+            for r in conn.execute(
+                select(export_ledger).where(
+                    cols.sync_id == sync.id, cols.day >= d0.isoformat(), cols.day <= d1.isoformat()
+                )
+            )
+        }
+    out = []
+    day = d1
+    while day >= d0:
+        key = day.isoformat()
+        r = rows.get(key)
+        if r is None:
+            out.append(DayStatus(key, "not exported", None, None, None, None, None, None))
+        else:
+            out.append(
+                DayStatus(
+                    key,
+                    r.status,
+                    r.rows,
+                    r.quarantined,
+                    r.bytes,
+                    r.export_id or None,
+                    r.exported_at,
+                    r.error,
+                )
+            )
+        day -= timedelta(days=1)
+    return out
+
+
+def freshness(engine: Engine, now: datetime | None = None) -> tuple[bool, dict[str, Any]]:
+    """(all enabled syncs fresh, per-sync detail) -- the freshness check's verdict."""
+    detail: dict[str, Any] = {}
+    for s in workspace_status(engine, None, now):
+        if not s.enabled:
+            continue
+        detail[s.sync_id] = {
+            "fresh": s.fresh,
+            "expected_day": s.expected_day,
+            "last_exported_day": s.last_exported_day,
+            "lag_days": s.lag_days,
+            "paused_reason": s.paused_reason,
+        }
+    return all(d["fresh"] for d in detail.values()), detail

@@ -1,0 +1,166 @@
+"""Re-sync of late data: find the days of a sync whose source changed since their export.
+
+One aggregate query per sync fingerprints every day of the window
+(`assets.extract.day_fingerprints`: row count, max received_at, checksum -- the same
+function `stage_day` records in the export ledger), and one query reads the ledger.
+A day is re-exported when, and only when:
+
+- ``changed``: it was exported and its fingerprint differs now (late or deleted rows);
+- ``never exported``: it has rows in the sync's coverage but no export (never ran,
+  validation-blocked, or created before the sync's backfill reached it);
+- ``failed``: its last export attempt failed;
+- ``emptied``: it was exported with rows and the source now has none for it.
+
+Re-exporting a day replaces its files (DESIGN §6): keys are deterministic and stale
+parts are removed after the new manifest lands, so a re-synced day never duplicates.
+The weekly schedule, the CLI and the benchmark all call `plan_resync`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+from sqlalchemy import Engine, select
+
+from assets.extract import Fingerprint, day_fingerprints
+from pipeline.errors import ConfigError
+from pipeline.syncs import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
+from resources.clock import utcnow
+from resources.schema import export_ledger
+
+DEFAULT_WINDOW_DAYS = MAX_BACKFILL_DAYS
+RESYNC_REASON = "re-sync"
+
+
+@dataclass
+class ResyncPlan:
+    """What the re-sync of one sync found: the days to re-export and why."""
+
+    sync_id: str
+    window: tuple[str, str]  # first and last day compared (inclusive)
+    days_compared: int
+    days_with_rows: int
+    reasons: dict[str, str] = field(default_factory=dict)  # day -> why it is re-exported
+    seconds: float = 0.0
+
+    @property
+    def days(self) -> list[str]:
+        return sorted(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "days": self.days}
+
+
+def _window(sync: Sync, window_days: int, today: date) -> tuple[date, date]:
+    """Closed days only (yesterday is the last); never before the sync's coverage, which
+    starts `backfill_days` before the day it was created."""
+    if not 1 <= window_days <= MAX_BACKFILL_DAYS:
+        raise ConfigError("days", f"must be from 1 to {MAX_BACKFILL_DAYS}, got {window_days}")
+    last = today - timedelta(days=1)
+    first = today - timedelta(days=window_days)
+    if sync.created_at:
+        created = datetime.fromisoformat(sync.created_at).date()
+        first = max(first, created - timedelta(days=sync.backfill_days))
+    return first, last
+
+
+def _ledger(engine: Engine, sync_id: str, first: str, last: str) -> dict[str, Any]:
+    cols = export_ledger.c
+    query = select(
+        cols.day,
+        cols.status,
+        cols.source_rows,
+        cols.source_max_received_at,
+        cols.source_checksum,
+    ).where(cols.sync_id == sync_id, cols.day >= first, cols.day <= last)
+    with engine.connect() as conn:
+        return {row.day: row for row in conn.execute(query)}
+
+
+def _same(fp: Fingerprint, row: Any) -> bool:
+    return (
+        fp.rows == row.source_rows
+        and fp.max_received_at == row.source_max_received_at
+        and fp.checksum == row.source_checksum
+    )
+
+
+def plan_resync(
+    engine: Engine,
+    sync: Sync,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    today: date | None = None,
+) -> ResyncPlan:
+    """Compare the source's fingerprints with the export ledger over the window."""
+    started = time.perf_counter()
+    first, last = _window(sync, window_days, today or utcnow().date())
+    if first > last:
+        return ResyncPlan(sync.id, (first.isoformat(), last.isoformat()), 0, 0)
+    first_s, last_s = first.isoformat(), last.isoformat()
+    fingerprints = day_fingerprints(engine, sync.workspace_id, first_s, last_s, sync.event_types)
+    ledger = _ledger(engine, sync.id, first_s, last_s)
+    reasons: dict[str, str] = {}
+    for day, fp in fingerprints.items():
+        row = ledger.get(day)
+        if row is None:
+            reasons[day] = "never exported"
+        elif row.status != "exported":
+            reasons[day] = row.status  # failed (blocked days have no ledger row)
+        elif not _same(fp, row):
+            reasons[day] = "changed"
+    for day, row in ledger.items():
+        if day not in fingerprints and row.status == "exported" and row.source_rows:
+            reasons[day] = "emptied"
+    return ResyncPlan(
+        sync_id=sync.id,
+        window=(first_s, last_s),
+        days_compared=(last - first).days + 1,
+        days_with_rows=len(fingerprints),
+        reasons=dict(sorted(reasons.items())),
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass
+class ResyncOutcome:
+    plan: ResyncPlan
+    backfill_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.plan.to_dict(), "backfill_id": self.backfill_id}
+
+
+def resync_sync(
+    engine: Engine,
+    instance: dg.DagsterInstance,
+    sync_id: str,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    today: date | None = None,
+) -> ResyncOutcome:
+    """Plan one sync's re-sync and queue an asset backfill of exactly the changed days
+    (the daemon runs it, batched by the assets' BackfillPolicy)."""
+    from pipeline.backfills import submit_backfill
+
+    sync = get_sync(engine, sync_id)
+    plan = plan_resync(engine, sync, window_days, today)
+    backfill_id = None
+    if plan.days:
+        backfill_id = submit_backfill(instance, sync, plan.days, RESYNC_REASON)
+    return ResyncOutcome(plan, backfill_id)
+
+
+def resync_all(
+    engine: Engine,
+    instance: dg.DagsterInstance,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    today: date | None = None,
+) -> list[ResyncOutcome]:
+    """The weekly re-sync: every enabled, unpaused sync."""
+    return [
+        resync_sync(engine, instance, sync.id, window_days, today)
+        for sync in list_syncs(engine, enabled_only=True)
+    ]

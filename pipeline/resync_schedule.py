@@ -1,0 +1,81 @@
+"""The weekly re-sync: Mondays 04:00 UTC, re-export only the days that changed.
+
+Why a schedule that launches a small op job instead of a schedule that returns
+``RunRequest.for_asset_graph_subset``: in Dagster 1.13.27 only the sensor and
+asset daemons turn such a request into a backfill; the scheduler daemon submits
+run requests as runs of the schedule's job and ignores ``asset_graph_subset``.
+So `resync_job` plans every sync (one fingerprint query each) and queues one
+asset backfill per sync holding exactly its changed days -- the same
+`pipeline.backfills.submit_backfill` the CLI uses -- which the daemon runs
+batched by the assets' BackfillPolicy. The run's log and metadata say which days
+were requested and why.
+"""
+
+from datetime import date
+
+import dagster as dg
+
+from pipeline.resync import DEFAULT_WINDOW_DAYS, resync_all
+from resources.store import EventStoreResource
+
+
+class ResyncConfig(dg.Config):
+    window_days: int = DEFAULT_WINDOW_DAYS
+    # YYYY-MM-DD; empty = the run's UTC date (the schedule sets it to its tick's date).
+    today: str = ""
+
+
+@dg.op(
+    description="Fingerprint every enabled sync's window and queue a backfill of the "
+    "days whose source changed since their export."
+)
+def plan_and_queue_resync(
+    context: dg.OpExecutionContext, config: ResyncConfig, store: EventStoreResource
+) -> dg.Output[int]:
+    today = date.fromisoformat(config.today) if config.today else None
+    outcomes = resync_all(store.engine(), context.instance, config.window_days, today)
+    requested = {}
+    for o in outcomes:
+        context.log.info(
+            f"sync {o.plan.sync_id}: {len(o.plan.days)} of {o.plan.days_with_rows} days with "
+            f"rows to re-export ({o.plan.seconds:.2f}s); backfill {o.backfill_id or '-'}"
+        )
+        requested[o.plan.sync_id] = {
+            "days": o.plan.reasons,
+            "backfill_id": o.backfill_id,
+            "seconds": round(o.plan.seconds, 3),
+        }
+    total = sum(len(o.plan.days) for o in outcomes)
+    return dg.Output(
+        total,
+        metadata={
+            "syncs_checked": len(outcomes),
+            "days_requested": total,
+            "requests": dg.MetadataValue.json(requested),
+        },
+    )
+
+
+@dg.job(description="Weekly re-sync: queue re-exports of changed days (<= 365 days back).")
+def resync_job() -> None:
+    plan_and_queue_resync()
+
+
+@dg.schedule(
+    job=resync_job,
+    cron_schedule="0 4 * * 1",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Mondays 04:00 UTC: re-export the days (<= 365 back) whose source "
+    "fingerprint changed since their export, and days with rows never exported.",
+)
+def weekly_resync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    scheduled = context.scheduled_execution_time
+    if scheduled is None:
+        raise dg.Failure("weekly_resync_schedule needs a scheduled execution time")
+    today = scheduled.date().isoformat()
+    return dg.RunRequest(
+        run_key=f"resync:{today}",
+        run_config={"ops": {"plan_and_queue_resync": {"config": {"today": today}}}},
+        tags={"eventsync/reason": "weekly re-sync"},
+    )

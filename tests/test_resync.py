@@ -1,0 +1,209 @@
+"""Weekly re-sync: late events in old days -> exactly those days re-exported, replaced
+(never appended), and the ledger's fingerprints match the source again."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import delete, select, text
+
+from assets.events import events_daily, events_export
+from assets.export import export_day, record_export
+from assets.extract import day_fingerprints
+from assets.staging import stage_day
+from pipeline.backfills import EXPORT_ASSETS
+from pipeline.cli import main
+from pipeline.partitions import partition_key, split_key
+from pipeline.resync import plan_resync
+from pipeline.resync_schedule import resync_job, weekly_resync_schedule
+from pipeline.syncs import create_sync, get_sync
+from pipeline.workspaces import create_workspace
+from resources.clock import to_us
+from resources.destinations.base import parse_destination
+from resources.destinations.local import LocalDestination
+from resources.destinations.resource import DestinationsResource
+from resources.schema import events, export_ledger
+from resources.store import EventStoreResource, engine_for
+from tests.factories import event_row, insert_day
+
+TODAY = datetime.now(UTC).date()
+DAYS = [(TODAY - timedelta(days=i)).isoformat() for i in range(8, 0, -1)]  # 8 closed days
+LATE = [DAYS[0], DAYS[3], DAYS[5]]
+
+
+@pytest.fixture
+def instance(es_home):
+    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
+        yield inst
+
+
+@pytest.fixture
+def resources():
+    return {"store": EventStoreResource(), "destinations": DestinationsResource.from_env()}
+
+
+def _materialize(instance, resources, day: str, sync_id: str) -> None:
+    result = dg.materialize(
+        [events_daily, events_export],
+        partition_key=str(partition_key(day, sync_id)),
+        instance=instance,
+        resources=resources,
+    )
+    assert result.success
+
+
+def _add_late(engine, ws: str, day: str, n: int) -> None:
+    """n events that occurred in `day` but arrive now (received_at = now)."""
+    now = to_us(datetime.now(UTC))
+    rows = [
+        event_row(ws, day, 500 + i, event_id=f"late-{day}-{i}", received_at=now) for i in range(n)
+    ]
+    with engine.begin() as conn:
+        conn.execute(events.insert(), rows)
+
+
+def _ledger(engine, sync_id: str) -> dict:
+    with engine.connect() as conn:
+        return {
+            r.day: r
+            for r in conn.execute(select(export_ledger).where(export_ledger.c.sync_id == sync_id))
+        }
+
+
+def test_late_events_in_three_old_days_are_resynced_exactly(engine, instance, resources, tmp_path):
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out), formats=["parquet", "jsonl"], backfill_days=30)
+    instance.add_dynamic_partitions("sync", [sync.id])
+    for day in DAYS:
+        insert_day(engine, ws, day, 40)
+        _materialize(instance, resources, day, sync.id)
+    assert plan_resync(engine, sync).days == []  # nothing changed yet
+
+    for day in LATE:
+        _add_late(engine, ws, day, 5)
+
+    # The CLI's dry run reports exactly the three days, as "changed".
+    cli = CliRunner().invoke(
+        main, ["sync", "resync", sync.id, "--days", "30", "--dry-run", "--json"]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["reasons"] == {d: "changed" for d in LATE}
+
+    # The weekly schedule's tick -> the re-sync job -> one backfill of exactly 3 days.
+    tick = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC).replace(hour=4)
+    request = weekly_resync_schedule(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    )
+    assert request.run_key == f"resync:{TODAY.isoformat()}"
+    run = resync_job.execute_in_process(
+        run_config=request.run_config, instance=instance, resources=resources
+    )
+    assert run.success
+    backfills = instance.get_backfills()
+    assert len(backfills) == 1
+    target = backfills[0].asset_backfill_data.target_subset
+    assert target.asset_keys == set(EXPORT_ASSETS)
+    for key in EXPORT_ASSETS:
+        keys = target.get_partitions_subset(key).get_partition_keys()
+        assert sorted(split_key(k) for k in keys) == [(d, sync.id) for d in LATE]
+    assert weekly_resync_schedule.cron_schedule == "0 4 * * 1"
+    assert weekly_resync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+    # Run the backfill's partitions (in process, on the same instance).
+    before = _ledger(engine, sync.id)
+    for key in target.get_partitions_subset(EXPORT_ASSETS[1]).get_partition_keys():
+        day, sid = split_key(key)
+        _materialize(instance, resources, day, sid)
+    after = _ledger(engine, sync.id)
+    # Only the three days were re-exported; the others keep their export.
+    assert {d for d in DAYS if after[d].exported_at != before[d].exported_at} == set(LATE)
+
+    fps = day_fingerprints(engine, ws, DAYS[0], DAYS[-1])
+    with engine.connect() as conn:
+        for day in DAYS:
+            store_ids = {
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "SELECT event_id FROM events WHERE workspace_id = :w AND occurred_at >= :a "
+                        "AND occurred_at < :b"
+                    ),
+                    {"w": ws, **dict(zip("ab", _bounds(day), strict=True))},
+                )
+            }
+            folder = out / sync.id / "events" / f"date={day}"
+            ids = pq.read_table(folder / "part-00000.parquet").column("event_id").to_pylist()
+            assert len(ids) == len(set(ids)) == len(store_ids)  # every row, once
+            assert set(ids) == store_ids
+            lines = (folder / "part-00000.jsonl.zst").exists()
+            assert lines  # the second format was replaced too
+            assert sorted(p.name for p in folder.iterdir()) == [
+                "_manifest.json",
+                "part-00000.jsonl.zst",
+                "part-00000.parquet",
+            ]
+            manifest = json.loads((folder / "_manifest.json").read_text())
+            assert manifest["rows"] == len(store_ids)
+            fp, row = fps[day], after[day]
+            assert (row.source_rows, row.source_max_received_at, row.source_checksum) == (
+                fp.rows,
+                fp.max_received_at,
+                fp.checksum,
+            )
+    assert plan_resync(engine, get_sync(engine, sync.id)).days == []
+
+
+def _bounds(day: str) -> tuple[int, int]:
+    from resources.clock import day_bounds_us
+
+    return day_bounds_us(day)
+
+
+def test_plan_on_both_backends_names_each_reason(store_url, tmp_path):
+    """changed / emptied / never exported / failed, on SQLite and PostgreSQL."""
+    engine = engine_for(store_url)
+    ws = create_workspace(engine, "acme").workspace_id
+    sync = create_sync(engine, ws, str(tmp_path / "out"), backfill_days=30)
+    dest = LocalDestination(parse_destination(str(tmp_path / "out")))
+    for day in DAYS[:6]:
+        insert_day(engine, ws, day, 25)
+        stage = stage_day(store_url, engine, sync.id, ws, day)
+        record_export(engine, stage, export_day(stage, ["parquet"], "zstd", dest))
+    insert_day(engine, ws, DAYS[6], 10)  # rows, never exported
+    _add_late(engine, ws, DAYS[1], 1)
+    with engine.begin() as conn:  # all events of DAYS[2] deleted (e.g. retention)
+        lo, hi = _bounds(DAYS[2])
+        conn.execute(
+            delete(events).where(
+                events.c.workspace_id == ws, events.c.occurred_at >= lo, events.c.occurred_at < hi
+            )
+        )
+        conn.execute(
+            export_ledger.update()
+            .where(export_ledger.c.day == DAYS[4])
+            .values(status="failed", error="boom")
+        )
+    # A row that only changes received_at of an existing event is detected too.
+    with engine.begin() as conn:
+        conn.execute(
+            events.update()
+            .where(events.c.event_id == f"{ws}-{DAYS[3]}-000003")
+            .values(received_at=to_us(datetime.now(UTC)))
+        )
+    plan = plan_resync(engine, sync, window_days=30)
+    assert plan.reasons == {
+        DAYS[1]: "changed",
+        DAYS[2]: "emptied",
+        DAYS[3]: "changed",
+        DAYS[4]: "failed",
+        DAYS[6]: "never exported",
+    }
+    assert plan.days_with_rows == 6
+    with pytest.raises(Exception, match="days: must be from 1 to 365"):
+        plan_resync(engine, sync, window_days=400)
