@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from pipeline.api_auth import EngineDep
 from pipeline.api_events import router as events_router
+from pipeline.api_privacy import router as privacy_router
 from pipeline.api_syncs import router as syncs_router
 from resources.schema import workspaces
 
@@ -70,6 +71,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok", "version": API_VERSION})
 
     app.include_router(events_router)
+    app.include_router(privacy_router)
     app.include_router(syncs_router)
     return app
 

@@ -10,6 +10,13 @@ from assets.events import events_daily, events_export
 from pipeline.executors import executor_from_env
 from pipeline.freshness import export_freshness, export_freshness_sensor
 from pipeline.jobs import daily_sync_job
+from pipeline.privacy_jobs import (
+    access_export_job,
+    erasure_job,
+    retention_job,
+    retention_schedule,
+)
+from pipeline.privacy_sensors import privacy_failure_sensor, privacy_request_sensor
 from pipeline.resync_schedule import resync_job, weekly_resync_schedule
 from pipeline.schedules import daily_sync_schedule
 from pipeline.sensors import new_sync_sensor
@@ -28,9 +35,14 @@ def _store() -> EventStoreResource:
 defs = dg.Definitions(
     assets=[events_daily, events_export],
     asset_checks=[export_freshness],
-    jobs=[daily_sync_job, resync_job],
-    schedules=[daily_sync_schedule, weekly_resync_schedule],
-    sensors=[new_sync_sensor, export_freshness_sensor],
+    jobs=[daily_sync_job, resync_job, erasure_job, access_export_job, retention_job],
+    schedules=[daily_sync_schedule, weekly_resync_schedule, retention_schedule],
+    sensors=[
+        new_sync_sensor,
+        export_freshness_sensor,
+        privacy_request_sensor,
+        privacy_failure_sensor,
+    ],
     resources={"store": _store(), "destinations": DestinationsResource.from_env()},
     executor=executor_from_env(),
 )

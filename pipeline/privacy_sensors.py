@@ -83,6 +83,9 @@ def _run_error(context: dg.RunFailureSensorContext) -> str:
     for event in context.get_step_failure_events():
         data = event.event_specific_data
         error = getattr(data, "error", None)
+        # Dagster wraps the op's exception: report the op's own error (the cause).
+        while error is not None and error.cause is not None and "Dagster" in (error.cls_name or ""):
+            error = error.cause
         if error is not None:
             return f"step {event.step_key} failed: {error.message.strip()}"[:4000]
     return (context.failure_event.message or "run failed")[:4000]
