@@ -175,3 +175,16 @@ def test_no_plaintext_key_in_database_or_logs(
         assert secret.encode() not in blob
     assert secret not in caplog.text
     assert secret not in r.text
+
+
+def test_openapi_publishes_the_privacy_endpoints(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/privacy/erasures",
+        "/v1/privacy/erasures/{request_id}",
+        "/v1/privacy/erasures/{request_id}/retry",
+        "/v1/privacy/access-exports",
+        "/v1/privacy/access-exports/{request_id}",
+    ):
+        assert path in paths, path
+    assert "202" in paths["/v1/privacy/erasures"]["post"]["responses"]

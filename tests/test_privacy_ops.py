@@ -151,3 +151,32 @@ def test_retried_request_skips_finished_steps(engine: Engine, tmp_path):
     assert ledger.get_request(engine, req.id).progress["steps"]["s"]["n"] == 1
     with pytest.raises(ledger.InvalidTransition, match="received; cannot become completed"):
         ledger.complete(engine, req.id, "test")
+
+
+def test_request_sensor_queues_once_and_advances_its_cursor(engine: Engine, instance):
+    from pipeline.privacy_sensors import privacy_request_sensor
+
+    ws = create_workspace(engine, "acme").workspace_id
+    era = ledger.create_request(engine, ws, "erasure", ["u1"], [], "test")
+    acc = ledger.create_request(engine, ws, "access_export", [], ["c1"], "test")
+
+    def tick(cursor):  # type: ignore[no-untyped-def]
+        ctx = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"store": EventStoreResource()}
+        )
+        return privacy_request_sensor(ctx)
+
+    first = tick(None)
+    by_key = {r.run_key: r for r in first.run_requests}
+    assert set(by_key) == {f"{era.id}:1", f"{acc.id}:1"}
+    assert by_key[f"{era.id}:1"].job_name == "erasure_job"
+    assert by_key[f"{acc.id}:1"].job_name == "access_export_job"
+    assert by_key[f"{era.id}:1"].run_config == {
+        "ops": {"privacy_start": {"config": {"request_id": era.id}}}
+    }
+    assert {ledger.get_request(engine, r).status for r in (era.id, acc.id)} == {"queued"}
+    cursor = json.loads(first.cursor)
+    assert cursor["log_id"] > 0 and sorted(cursor["launched"]) == sorted(by_key)
+    second = tick(first.cursor)
+    assert not getattr(second, "run_requests", None)  # nothing launched twice
+    assert ledger.get_request(engine, era.id).attempt == 1
