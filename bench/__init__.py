@@ -1,0 +1,1 @@
+"""`make bench`: eventsync's export measured against the machine's floor (bench/run.py)."""
