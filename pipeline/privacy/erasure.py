@@ -46,7 +46,7 @@ from pipeline.privacy.files import (
 from pipeline.syncs import Sync, get_sync, list_syncs
 from resources.clock import now_iso
 from resources.destinations import open_destination
-from resources.destinations.base import Destination
+from resources.destinations.base import Destination, DestinationError
 from resources.schema import (
     company_profiles,
     events,
@@ -407,68 +407,93 @@ def rewrite_day(
     return result
 
 
-def step_exports(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> dict[str, Any]:
-    """Rewrite the indexed days, sync by sync; per-destination progress after each day."""
-    tombstoned = set(_tombstoned_syncs(ledger.get_request(engine, req.id)))
-    for sync_id, days in indexed_days(engine, req).items():
-        sync = get_sync(engine, sync_id)
-        dest = opener(sync)
-        where = dest.describe()
+def _erase_sync_days(
+    engine: Engine,
+    req: ledger.PrivacyRequest,
+    opener: Opener,
+    sync_id: str,
+    days: list[str],
+    tombstoned: set[str],
+) -> None:
+    """Rewrite one sync's indexed days, or tombstone a destination that refuses it."""
+    sync = get_sync(engine, sync_id)
+    dest = opener(sync)
+    where = dest.describe()
 
-        def init(progress: dict[str, Any], sync: Sync = sync, where: str = where) -> None:
-            progress.setdefault("destinations", {}).setdefault(
-                sync.id,
-                {
-                    "destination": where,
-                    "status": "running",
-                    "days_rewritten": [],
-                    "rows_removed": 0,
-                    "files_written": 0,
-                },
-            )
+    def init(progress: dict[str, Any]) -> None:
+        progress.setdefault("destinations", {}).setdefault(sync_id, {}).update(
+            {"destination": where, "status": "running"}
+        )
+        entry = progress["destinations"][sync_id]
+        for key, empty in (("days_rewritten", []), ("rows_removed", 0), ("files_written", 0)):
+            entry.setdefault(key, empty)
 
-        ledger.update_progress(engine, req.id, init)
-        if sync_id in tombstoned:
+    ledger.update_progress(engine, req.id, init)
+    if sync_id in tombstoned:
+        write_tombstone(engine, req, dest, {"syncs": {sync_id: days}})
+        return
+    for day in days:
+        try:
+            done = rewrite_day(engine, req, dest, sync, day)
+        except PermissionError as exc:
             write_tombstone(engine, req, dest, {"syncs": {sync_id: days}})
-            continue
-        for day in days:
-            try:
-                done = rewrite_day(engine, req, dest, sync, day)
-            except PermissionError as exc:
-                write_tombstone(engine, req, dest, {"syncs": {sync_id: days}})
 
-                def tomb(p: dict[str, Any], sync_id: str = sync_id, exc: Exception = exc) -> None:
-                    p["destinations"][sync_id].update(
-                        status="tombstone",
-                        reason=f"destination refused read/delete: {exc}"[:500],
-                        owner_action="the owner must clean the days listed in the tombstone",
-                    )
+            def tomb(p: dict[str, Any], exc: Exception = exc) -> None:
+                p["destinations"][sync_id].update(
+                    status="tombstone",
+                    reason=f"destination refused read/delete: {exc}"[:500],
+                    owner_action="the owner must clean the days listed in the tombstone",
+                )
 
-                ledger.update_progress(engine, req.id, tomb)
-                break
+            ledger.update_progress(engine, req.id, tomb)
+            return
 
-            def record(p: dict[str, Any], sync_id: str = sync_id, done: dict = done) -> None:
-                d = p["destinations"][sync_id]
-                bucket = "days_rewritten" if done["files_written"] else "days_without_rows"
-                if done["day"] not in d.setdefault(bucket, []):
-                    d[bucket].append(done["day"])
-                d["rows_removed"] += done["rows_removed"]
-                d["files_written"] += done["files_written"]
+        def record(p: dict[str, Any], done: dict = done) -> None:
+            d = p["destinations"][sync_id]
+            bucket = "days_rewritten" if done["files_written"] else "days_without_rows"
+            if done["day"] not in d.setdefault(bucket, []):
+                d[bucket].append(done["day"])
+            d["rows_removed"] += done["rows_removed"]
+            d["files_written"] += done["files_written"]
 
-            ledger.update_progress(
-                engine,
-                req.id,
-                record,
-                "job",
-                "day_rewritten",
-                {"sync_id": sync_id, "day": day, "rows_removed": done["rows_removed"]},
-            )
-        else:
-            ledger.update_progress(
-                engine,
-                req.id,
-                lambda p, sync_id=sync_id: p["destinations"][sync_id].update(status="done"),
-            )
+        ledger.update_progress(
+            engine,
+            req.id,
+            record,
+            "job",
+            "day_rewritten",
+            {"sync_id": sync_id, "day": day, "rows_removed": done["rows_removed"]},
+        )
+    ledger.update_progress(
+        engine, req.id, lambda p: p["destinations"][sync_id].update(status="done", error=None)
+    )
+
+
+def step_exports(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> dict[str, Any]:
+    """Rewrite the indexed days, sync by sync; per-destination progress after each day.
+    One destination failing does not stop the others: every reachable destination is
+    cleaned, then the step fails naming the ones that were not."""
+    tombstoned = set(_tombstoned_syncs(ledger.get_request(engine, req.id)))
+    failures: dict[str, str] = {}
+    for sync_id, days in indexed_days(engine, req).items():
+        try:
+            _erase_sync_days(engine, req, opener, sync_id, days, tombstoned)
+        except Exception as exc:
+            failures[sync_id] = f"{type(exc).__name__}: {exc}"
+
+            def failed(
+                p: dict[str, Any], sync_id: str = sync_id, err: str = failures[sync_id]
+            ) -> None:
+                p.setdefault("destinations", {}).setdefault(sync_id, {}).update(
+                    status="failed", error=err[:1000]
+                )
+
+            ledger.update_progress(engine, req.id, failed)
+    if failures:
+        raise DestinationError(
+            "erasure could not rewrite the exports of "
+            + "; ".join(f"sync {s}: {e}" for s, e in sorted(failures.items()))
+        )
     progress = ledger.get_request(engine, req.id).progress
     dests = progress.get("destinations", {})
     return {
