@@ -58,31 +58,38 @@ def main() -> int:
             ],
             cwd=PROJECT_ROOT,
             env=env,
+            start_new_session=True,
         ),
         subprocess.Popen(
             [str(bindir / "eventsync"), "api", "--host", API[0], "--port", str(API[1])],
             cwd=PROJECT_ROOT,
             env=env,
+            start_new_session=True,
         ),
     ]
 
     def stop(*_: object) -> None:
+        # Each server runs in its own process group (dagster dev has children: the
+        # webserver, the daemon, code servers): signal the whole group, then make sure.
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + 20
         for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     ui_ok = _wait(f"http://{UI[0]}:{UI[1]}/server_info", 180)
     api_ok = _wait(f"http://{API[0]}:{API[1]}/healthz", 60)
-    key = seeded.get("api_key") or "(created on the first `make demo`; `eventsync key create "
-    key = key if seeded.get("api_key") else key + f"--workspace {seeded['workspace_id']}`)"
+    key = seeded.get("api_key") or (
+        "(shown on the first `make demo`; a new one: "
+        f"`.venv/bin/eventsync key create --workspace {seeded['workspace_id']}`)"
+    )
     print(
         f"""
 eventsync demo is running (Ctrl-C stops it)
