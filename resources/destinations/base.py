@@ -44,7 +44,7 @@ def parse_destination(uri: str) -> DestinationURI:
         if parsed.netloc not in ("", "localhost"):
             raise ConfigError("destination", f"file URI must be local, got host {parsed.netloc!r}")
         return DestinationURI("local", "", str(Path(parsed.path).resolve()))
-    if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and uri[1] == ":"):
+    if not parsed.scheme:
         return DestinationURI("local", "", str(Path(uri).expanduser().resolve()))
     raise ConfigError(
         "destination",
@@ -76,6 +76,17 @@ class Destination(abc.ABC):
 
     @abc.abstractmethod
     def get_bytes(self, key: str) -> bytes: ...
+
+    @property
+    def bucket(self) -> str:
+        return self.uri.bucket
+
+    def object_key(self, key: str) -> str:
+        """The full object name of a key under the destination's prefix (buckets)."""
+        key = key.lstrip("/")
+        if not key or ".." in key.split("/"):
+            raise ValueError(f"invalid destination key {key!r}")
+        return f"{self.uri.prefix}/{key}" if self.uri.prefix else key
 
     def describe(self, key: str = "") -> str:
         """Human-readable location of a key (for messages and status)."""

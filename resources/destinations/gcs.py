@@ -116,23 +116,13 @@ class GCSDestination(Destination):
         self.chunk_size = chunk_size
         self._bucket = client.bucket(uri.bucket)
 
-    @property
-    def bucket(self) -> str:
-        return self.uri.bucket
-
-    def _key(self, key: str) -> str:
-        key = key.lstrip("/")
-        if not key or ".." in key.split("/"):
-            raise ValueError(f"invalid destination key {key!r}")
-        return f"{self.uri.prefix}/{key}" if self.uri.prefix else key
-
     def _blob(self, key: str, chunk_size: int | None = None) -> Any:
         return self._bucket.blob(
-            self._key(key), chunk_size=chunk_size, kms_key_name=self.kms_key_name
+            self.object_key(key), chunk_size=chunk_size, kms_key_name=self.kms_key_name
         )
 
     def _error(self, op: str, key: str, exc: BaseException) -> DestinationError:
-        where = f"gs://{self.bucket}/{self._key(key)}" if key else f"gs://{self.bucket}"
+        where = f"gs://{self.bucket}/{self.object_key(key)}" if key else f"gs://{self.bucket}"
         hint = _hint(exc)
         if not hint and is_transient(exc):
             hint = f"still failing after {self.retry.max_attempts} attempts"
@@ -237,7 +227,7 @@ class GCSDestination(Destination):
 
             def rm(attempt: int, key: str = key) -> None:
                 try:
-                    self._bucket.blob(self._key(key)).delete(retry=None)
+                    self._bucket.blob(self.object_key(key)).delete(retry=None)
                 except gexc.NotFound:
                     # Gone already (or deleted by an earlier attempt whose response was lost);
                     # a missing bucket shows up on put, not here.
@@ -247,6 +237,6 @@ class GCSDestination(Destination):
 
     def get_bytes(self, key: str) -> bytes:
         def get(attempt: int) -> bytes:
-            return bytes(self._bucket.blob(self._key(key)).download_as_bytes(retry=None))
+            return bytes(self._bucket.blob(self.object_key(key)).download_as_bytes(retry=None))
 
         return self._call("get", key, get, optional=True)

@@ -133,16 +133,6 @@ class S3Destination(Destination):
         self.part_size = part_size
 
     # --- helpers --------------------------------------------------------------------
-    @property
-    def bucket(self) -> str:
-        return self.uri.bucket
-
-    def _key(self, key: str) -> str:
-        key = key.lstrip("/")
-        if not key or ".." in key.split("/"):
-            raise ValueError(f"invalid destination key {key!r}")
-        return f"{self.uri.prefix}/{key}" if self.uri.prefix else key
-
     def _sse_args(self) -> dict[str, str]:
         args = {"ServerSideEncryption": self.sse}
         if self.sse == "aws:kms" and self.kms_key_id:
@@ -184,7 +174,7 @@ class S3Destination(Destination):
             reason, code = "bad_credentials", "NoCredentials"
             hint = "no AWS credentials found (set a role_arn or ambient credentials)"
         cause = "; ".join(p for p in (code, hint, message) if p)
-        where = f"s3://{self.bucket}/{self._key(key)}" if key else f"s3://{self.bucket}"
+        where = f"s3://{self.bucket}/{self.object_key(key)}" if key else f"s3://{self.bucket}"
         err = DestinationError(
             f"sync {self.sync_id}: S3 bucket {self.bucket!r} refused {op} of {where}: {cause}"
         )
@@ -216,7 +206,7 @@ class S3Destination(Destination):
     ) -> None:
         """`create_only` sends If-None-Match: * so an existing object is never clobbered
         (a retry that finds its own earlier write counts as success)."""
-        full = self._key(key)
+        full = self.object_key(key)
         extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         if create_only:
             extra["IfNoneMatch"] = "*"
@@ -247,7 +237,7 @@ class S3Destination(Destination):
         path = Path(path)
         size = path.stat().st_size
         if size < self.multipart_threshold:
-            full = self._key(key)
+            full = self.object_key(key)
             extra = {"ContentType": content_type} if content_type else {}
 
             def put(attempt: int) -> None:
@@ -261,7 +251,7 @@ class S3Destination(Destination):
             self._multipart(key, path, size, content_type)
 
     def _multipart(self, key: str, path: Path, size: int, content_type: str | None) -> None:
-        full = self._key(key)
+        full = self.object_key(key)
         extra = {"ContentType": content_type} if content_type else {}
         created_attempts = 0
 
@@ -401,7 +391,7 @@ class S3Destination(Destination):
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            batch = [{"Key": self.object_key(k)} for k in keys[start : start + 1000]]
             resp = self._call(
                 "delete",
                 keys[start],
@@ -424,7 +414,7 @@ class S3Destination(Destination):
                 raise DestinationError(msg)
 
     def get_bytes(self, key: str) -> bytes:
-        full = self._key(key)
+        full = self.object_key(key)
 
         def get(attempt: int) -> bytes:
             return bytes(self.client.get_object(Bucket=self.bucket, Key=full)["Body"].read())
