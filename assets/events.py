@@ -24,6 +24,7 @@ from pipeline.operations import record_run_failure, record_run_success
 from pipeline.partitions import partitions, split_key
 from pipeline.syncs import get_sync
 from resources.destinations.resource import DestinationsResource
+from resources.locks import export_lock
 from resources.store import EventStoreResource
 
 # 31 days per run: a 365-day backfill is 12 runs (each run costs ~10 s of start-up).
@@ -222,23 +223,26 @@ def events_export(
     for key in _partition_keys(context):
         day, sync_id = split_key(key)
         sync = get_sync(engine, sync_id)
-        stage = StageResult.load(sync_id, day)
-        try:
-            # Opening the destination and the first write count as the export's too.
-            dest = destinations.open(sync)
-            if sync_id not in schema_written:
-                write_schema_doc(dest, sync_id)
-                schema_written.add(sync_id)
-            result = export_day(stage, sync.formats, sync.compression, dest)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            record_failure(engine, stage, error)
-            # One failed run counts once (the run stops here); N in a row pause the sync.
-            paused = record_run_failure(engine, sync_id, error)
-            if paused.paused_reason:
-                context.log.error(f"sync {sync_id} is paused: {paused.paused_reason}")
-            raise
-        record_export(engine, stage, result)
+        # Shared export lock from reading the staged file to the subject index: an
+        # erasure step never runs between them (resources/locks.py says why).
+        with export_lock(engine, sync.workspace_id):
+            stage = StageResult.load(sync_id, day)
+            try:
+                # Opening the destination and the first write count as the export's too.
+                dest = destinations.open(sync)
+                if sync_id not in schema_written:
+                    write_schema_doc(dest, sync_id)
+                    schema_written.add(sync_id)
+                result = export_day(stage, sync.formats, sync.compression, dest)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                record_failure(engine, stage, error)
+                # One failed run counts once (the run stops here); N in a row pause it.
+                paused = record_run_failure(engine, sync_id, error)
+                if paused.paused_reason:
+                    context.log.error(f"sync {sync_id} is paused: {paused.paused_reason}")
+                raise
+            record_export(engine, stage, result)
         context.add_asset_metadata(
             _export_metadata(result, stage, dest.describe(result.manifest_key)), partition_key=key
         )

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
 from assets.extract import DayQuery, day_fingerprints, has_suppressions, stream_day
 from assets.validate import DayValidator
+from resources.locks import export_lock
 from resources.store import data_root
 
 STAGED_FILE = "events.parquet"
@@ -89,7 +90,34 @@ def stage_day(
     max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
     batch_rows: int = 131_072,
 ) -> StageResult:
-    """Stream, validate and stage one partition. Memory is bounded by `batch_rows`."""
+    """Stream, validate and stage one partition. Memory is bounded by `batch_rows`.
+    Holds the workspace's export lock (shared) from reading the suppressions to the
+    staged file, so an erasure's staging step cleans whatever this read."""
+    with export_lock(engine, workspace_id):
+        return _stage_day(
+            url,
+            engine,
+            sync_id,
+            workspace_id,
+            day,
+            event_types,
+            compression,
+            max_invalid_share,
+            batch_rows,
+        )
+
+
+def _stage_day(
+    url: str,
+    engine,  # type: ignore[no-untyped-def]
+    sync_id: str,
+    workspace_id: str,
+    day: str,
+    event_types: list[str] | None,
+    compression: str,
+    max_invalid_share: float,
+    batch_rows: int,
+) -> StageResult:
     started = time.perf_counter()
     # Fingerprint first: a row that lands during the read makes the fingerprint older
     # than the export, so the re-sync exports again -- it can never miss a change.

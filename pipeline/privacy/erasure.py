@@ -17,7 +17,14 @@ rewritten):
                    manifest written last); a destination that refuses read/list/delete
                    gets a tombstone `_deletions/<request id>.json` instead.
 7. `verify`        re-read every rewritten file, the store, staging and quarantine;
-                   only then `completed` with `verified_at`.
+                   only then `completed` with `verified_at`. Events of the subjects
+                   that arrived while the erasure ran are purged here too (later ones
+                   stay in the store, suppressed, never exported).
+
+`staging`, `quarantine`, `exports` and `verify` hold the workspace's export lock
+exclusively (resources/locks.py): staging a day and exporting a staged day hold it
+shared, so no export that read the subjects before the suppression is in flight
+while these steps clean, and none can write them back afterwards.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 
 from assets.event_schema import SCHEMA_VERSION
 from assets.export import MANIFEST, day_prefix
@@ -47,6 +54,7 @@ from pipeline.syncs import Sync, get_sync, list_syncs
 from resources.clock import now_iso
 from resources.destinations import open_destination
 from resources.destinations.base import Destination, DestinationError
+from resources.locks import export_lock
 from resources.schema import (
     company_profiles,
     events,
@@ -59,6 +67,9 @@ from resources.store import data_root
 
 Opener = Callable[[Sync], Destination]
 STEPS = ("suppress", "store", "staging", "quarantine", "access_exports", "exports", "verify")
+# Steps that clean what exports write: they hold the workspace's export lock alone, so no
+# export that read the subjects before the suppression is in flight (resources/locks.py).
+LOCKED_STEPS = frozenset({"staging", "quarantine", "exports", "verify"})
 TOMBSTONE_DIR = "_deletions"
 _BATCH = 500
 
@@ -116,34 +127,38 @@ def step_suppress(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
 
 
 def step_store(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
-    ws = req.workspace_id
     with engine.begin() as conn:
-        ev = conn.execute(
-            delete(events).where(
-                events.c.workspace_id == ws, _subject_filter(events, req.user_ids, req.company_ids)
+        return _purge_store(conn, req)
+
+
+def _purge_store(conn: Connection, req: ledger.PrivacyRequest) -> dict[str, int]:
+    ws = req.workspace_id
+    ev = conn.execute(
+        delete(events).where(
+            events.c.workspace_id == ws, _subject_filter(events, req.user_ids, req.company_ids)
+        )
+    ).rowcount
+    up = 0
+    for chunk in _chunks(req.user_ids):
+        up += conn.execute(
+            delete(user_profiles).where(
+                user_profiles.c.workspace_id == ws, user_profiles.c.user_id.in_(chunk)
             )
         ).rowcount
-        up = 0
-        for chunk in _chunks(req.user_ids):
-            up += conn.execute(
-                delete(user_profiles).where(
-                    user_profiles.c.workspace_id == ws, user_profiles.c.user_id.in_(chunk)
-                )
-            ).rowcount
-        cp = 0
-        unlinked = 0
-        for chunk in _chunks(req.company_ids):
-            cp += conn.execute(
-                delete(company_profiles).where(
-                    company_profiles.c.workspace_id == ws, company_profiles.c.company_id.in_(chunk)
-                )
-            ).rowcount
-            # Other users' profiles keep no reference to an erased company.
-            unlinked += conn.execute(
-                update(user_profiles)
-                .where(user_profiles.c.workspace_id == ws, user_profiles.c.company_id.in_(chunk))
-                .values(company_id=None)
-            ).rowcount
+    cp = 0
+    unlinked = 0
+    for chunk in _chunks(req.company_ids):
+        cp += conn.execute(
+            delete(company_profiles).where(
+                company_profiles.c.workspace_id == ws, company_profiles.c.company_id.in_(chunk)
+            )
+        ).rowcount
+        # Other users' profiles keep no reference to an erased company.
+        unlinked += conn.execute(
+            update(user_profiles)
+            .where(user_profiles.c.workspace_id == ws, user_profiles.c.company_id.in_(chunk))
+            .values(company_id=None)
+        ).rowcount
     return {
         "events_removed": ev,
         "user_profiles_removed": up,
@@ -511,31 +526,49 @@ def _tombstoned_syncs(req: ledger.PrivacyRequest) -> list[str]:
 
 
 # --- verification ---------------------------------------------------------------------
-def store_counts(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, int]:
+def store_counts(conn: Connection, req: ledger.PrivacyRequest) -> dict[str, int]:
     ws = req.workspace_id
-    with engine.connect() as conn:
 
-        def count(table: Any, cond: Any) -> int:
-            if cond is None:
-                return 0
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(table).where(table.c.workspace_id == ws, cond)
-                ).scalar_one()
-            )
+    def count(table: Any, cond: Any) -> int:
+        if cond is None:
+            return 0
+        return int(
+            conn.execute(
+                select(func.count()).select_from(table).where(table.c.workspace_id == ws, cond)
+            ).scalar_one()
+        )
 
-        return {
-            "events": count(events, _subject_filter(events, req.user_ids, req.company_ids)),
-            "user_profiles": count(
-                user_profiles, _subject_filter(user_profiles, req.user_ids, req.company_ids)
-            ),
-            "company_profiles": count(
-                company_profiles,
-                or_(*[company_profiles.c.company_id.in_(c) for c in _chunks(req.company_ids)])
-                if req.company_ids
-                else None,
-            ),
-        }
+    return {
+        "events": count(events, _subject_filter(events, req.user_ids, req.company_ids)),
+        "user_profiles": count(
+            user_profiles, _subject_filter(user_profiles, req.user_ids, req.company_ids)
+        ),
+        "company_profiles": count(
+            company_profiles,
+            or_(*[company_profiles.c.company_id.in_(c) for c in _chunks(req.company_ids)])
+            if req.company_ids
+            else None,
+        ),
+    }
+
+
+def _purge_and_count(engine: Engine, req: ledger.PrivacyRequest) -> tuple[dict, dict]:
+    """Delete the subjects' store rows again, then count them in the same transaction.
+
+    Events of the subjects may arrive while the erasure runs (ingest accepts them; the
+    suppression keeps them out of every export). Those that arrived before this point
+    are erased with the request; later ones stay suppressed. A row committed between
+    the DELETE and the count makes the count non-zero: purge again (a few times)."""
+    purged: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for _ in range(5):
+        with engine.begin() as conn:
+            for name, n in _purge_store(conn, req).items():
+                purged[name] = purged.get(name, 0) + n
+            counts = store_counts(conn, req)
+        if not any(counts.values()):
+            break
+    return purged, counts
 
 
 def step_verify(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> dict[str, Any]:
@@ -554,7 +587,7 @@ def step_verify(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> d
     else:
         raise VerificationFailed(f"exported days still index the subjects: {pending}")
     problems: list[str] = []
-    counts = store_counts(engine, req)
+    purged, counts = _purge_and_count(engine, req)
     problems += [f"store: {n} {t} rows" for t, n in counts.items() if n]
     files_read = 0
     sync_ids = _workspace_sync_ids(engine, req.workspace_id)
@@ -587,7 +620,14 @@ def step_verify(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> d
                         problems.append(f"{dest.describe(f['key'])}: does not match its manifest")
     if problems:
         raise VerificationFailed("rows of erased subjects remain: " + "; ".join(problems[:20]))
-    return {"files_read": files_read, "store": counts, "verified_at": now_iso()}
+    return {
+        "files_read": files_read,
+        "store": counts,
+        "store_events_purged": purged["events_removed"],
+        "store_profiles_purged": purged["user_profiles_removed"]
+        + purged["company_profiles_removed"],
+        "verified_at": now_iso(),
+    }
 
 
 # --- driver ---------------------------------------------------------------------------
@@ -604,7 +644,11 @@ def run_step(
         "exports": lambda r: step_exports(engine, r, opener),
         "verify": lambda r: step_verify(engine, r, opener),
     }
-    return ledger.run_step(engine, request_id, step, fns[step], actor, force=step == "verify")
+    if step not in LOCKED_STEPS:
+        return ledger.run_step(engine, request_id, step, fns[step], actor, force=step == "verify")
+    workspace_id = ledger.get_request(engine, request_id).workspace_id
+    with export_lock(engine, workspace_id, exclusive=True):
+        return ledger.run_step(engine, request_id, step, fns[step], actor, force=step == "verify")
 
 
 def finish(engine: Engine, request_id: str, actor: str = "job") -> ledger.PrivacyRequest:

@@ -1,0 +1,59 @@
+"""The export/erasure lock of a workspace: exports share it, erasure takes it alone.
+
+Why: an export reads the store into staging, then the staged file into the
+destination and the subject -> days index. An erasure cleans staging, quarantine and
+the indexed days. Without coordination an export that read an erased subject's rows
+before the suppression could write them to staging or the destination after the
+erasure had cleaned them (the subject comes back, unindexed or after verification),
+and an erasure rewriting a day while an export writes the same day loses one of the
+two writes. So staging a day and exporting a staged day hold the lock SHARED (exports
+of different days still run in parallel), and the erasure steps that clean files
+(staging, quarantine, exports, verify) hold it EXCLUSIVE: a step waits for the exports
+in flight, and exports wait for the step.
+
+PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock[_shared]`) on
+(LOCK_CLASS, crc32(workspace_id)), held by a connection whose transaction stays open
+for the duration and released by its commit or rollback, also if the process dies.
+SQLite (one machine by construction): `flock` on `<data dir>/locks/<workspace>.lock`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, text
+
+from resources.store import data_root
+
+# First key of the two-int advisory lock: the "eventsync export/erasure" namespace.
+LOCK_CLASS = 0x65730001
+
+
+def _object_key(workspace_id: str) -> int:
+    """crc32 of the workspace id as a signed int4 (a collision only serializes more)."""
+    value = zlib.crc32(workspace_id.encode())
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+@contextmanager
+def export_lock(engine: Engine, workspace_id: str, *, exclusive: bool = False) -> Iterator[None]:
+    """Hold the workspace's export/erasure lock (shared unless `exclusive`)."""
+    if engine.dialect.name == "postgresql":
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        with engine.begin() as conn:
+            conn.execute(
+                text(f"SELECT {fn}(:c, :o)"), {"c": LOCK_CLASS, "o": _object_key(workspace_id)}
+            )
+            yield
+        return
+    folder = data_root() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{_object_key(workspace_id) & 0xFFFFFFFF:08x}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,397 @@
+"""Concurrency on the PostgreSQL event store: processes hammering ingest, export and
+erasure at once, then an exact reconciliation; and the end-to-end erasure (API ->
+sensor -> erasure_job) on PostgreSQL.
+
+The hammer test runs, in their own (spawned) processes against one PostgreSQL store:
+
+- INGESTERS ingest workers posting batches over DAYS; some event ids are sent by
+  every worker (duplicates across workers), the erased users keep getting events
+  before, during and after the erasure (late events);
+- one exporter re-exporting every day of one sync (local folder) in a loop, the way
+  `events_daily` + `events_export` do;
+- one eraser erasing ERASED users part-way through (`run_erasure`, what
+  `eventsync privacy erase --now` runs).
+
+Then, before any further export: no erased user in any exported file, staging file or
+quarantine file; the request is completed with verified_at; the store holds no event
+of an erased user except late ones that arrived after the erasure verified the store.
+After a final export of every day: each day's files hold exactly the store's rows for
+the day (minus suppressed subjects), without duplicates; and accepted + rejected as
+duplicate == sent, every accepted id stored once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing as mp
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from resources.clock import day_bounds_us
+
+DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")
+INGESTERS = 3
+BATCH = 40
+SHARED_PER_BATCH = 8  # ids every ingest worker sends in its k-th batch
+USERS = [f"user-{i}" for i in range(12)]
+ERASED = ["user-0", "user-1", "user-2"]
+KEPT_USERS = [u for u in USERS if u not in ERASED]
+ERASE_AFTER_S = 3.0  # the eraser starts this long after the workers are up
+LATE_S = 2.0  # ingest keeps going this long after the erasure completed
+DEADLINE_S = 25.0  # hard bound on the hammer phase
+SEED_PER_DAY = 60
+
+
+# --- worker processes (module level: spawned children import this module) ----------
+def _engine():  # type: ignore[no-untyped-def]
+    from resources.store import database_url, engine_for
+
+    return engine_for(database_url())
+
+
+def _event(event_id: str, user: str, day: str, rnd: random.Random) -> dict[str, Any]:
+    start, _ = day_bounds_us(day)
+    at = start + rnd.randrange(0, 86_400_000_000)
+    kind = rnd.choice(("track", "page_view", "identify_user"))
+    return {
+        "event_id": event_id,
+        "event_type": kind,
+        "event_name": f"evt-{rnd.randrange(5)}",
+        "user_id": user,
+        "company_id": f"company-{rnd.randrange(3)}",
+        "occurred_at": at // 1000,  # epoch milliseconds
+        "properties": {"n": rnd.randrange(1000), "email": f"{user}@example.com"},
+    }
+
+
+def ingest_worker(
+    worker: int, ws: str, out: str, go: Any, erasing: Any, erased: Any, stop_at: float
+) -> None:
+    """Send batches until LATE_S after the erasure completed (or the deadline); write
+    what was sent, accepted and rejected to `out` as JSON. Accepted events of erased
+    users are classed by when their batch ran: `early` (committed before the erasure
+    began), `late` (sent after it completed), else `during`."""
+    from pipeline.ingest import ingest_events
+
+    engine = _engine()
+    rnd = random.Random(worker)
+    sent: list[str] = []
+    accepted: list[str] = []
+    duplicates: list[str] = []
+    other: list[str] = []
+    erased_phase: dict[str, str] = {}
+    go.wait(30)
+    late_until = None
+    k = 0
+    while time.time() < stop_at:
+        if erased.is_set() and late_until is None:
+            late_until = time.time() + LATE_S
+        if late_until is not None and time.time() >= late_until:
+            break
+        batch = []
+        # Shared ids (same ids in every worker's k-th batch) belong to kept users only:
+        # an erased event id is free again once deleted, so it could be accepted twice.
+        for j in range(SHARED_PER_BATCH):
+            r = random.Random(f"shared-{k}-{j}")
+            batch.append(_event(f"sh-{k}-{j}", r.choice(KEPT_USERS), r.choice(DAYS), r))
+        for j in range(BATCH - SHARED_PER_BATCH):
+            batch.append(_event(f"w{worker}-{k}-{j}", rnd.choice(USERS), rnd.choice(DAYS), rnd))
+        rnd.shuffle(batch)
+        after = erased.is_set()
+        result = ingest_events(engine, ws, batch)
+        phase = "late" if after else "during" if erasing.is_set() else "early"
+        rejected = {r.event_id: r.reason for r in result.rejections}
+        for e in batch:
+            sent.append(e["event_id"])
+            reason = rejected.get(e["event_id"])
+            if reason is None:
+                accepted.append(e["event_id"])
+                if e["user_id"] in ERASED:
+                    erased_phase[e["event_id"]] = phase
+            elif reason.startswith("duplicate event_id"):
+                duplicates.append(e["event_id"])
+            else:
+                other.append(f"{e['event_id']}: {reason}")
+        k += 1
+    Path(out).write_text(
+        json.dumps(
+            {
+                "sent": sent,
+                "accepted": accepted,
+                "duplicates": duplicates,
+                "other": other,
+                "erased_phase": erased_phase,
+                "batches": k,
+            }
+        )
+    )
+
+
+def export_once(sync_id: str, day: str) -> dict[str, Any]:
+    """One partition as `events_daily` then `events_export` do it: stage (holding the
+    export lock shared inside `stage_day`), then, unless blocked, load the staged day,
+    write it and record it under the shared lock."""
+    from assets.export import export_day, record_export
+    from assets.staging import StageResult, stage_day
+    from pipeline.privacy.erasure import default_opener
+    from pipeline.syncs import get_sync
+    from resources.locks import export_lock
+    from resources.store import database_url
+
+    engine = _engine()
+    sync = get_sync(engine, sync_id)
+    stage = stage_day(
+        database_url(), engine, sync.id, sync.workspace_id, day, compression=sync.compression
+    )
+    if stage.blocked_reason:
+        return {"day": day, "blocked": stage.blocked_reason}
+    with export_lock(engine, sync.workspace_id):  # as events_export holds it
+        stage = StageResult.load(sync.id, day)
+        result = export_day(stage, sync.formats, sync.compression, default_opener(sync))
+        record_export(engine, stage, result)
+    return {"day": day, "rows": result.rows}
+
+
+def exporter_worker(sync_id: str, out: str, go: Any, done: Any, stop_at: float) -> None:
+    go.wait(30)
+    runs: list[dict[str, Any]] = []
+    errors: list[str] = []
+    while not done.is_set() and time.time() < stop_at:
+        for day in DAYS:
+            try:
+                runs.append(export_once(sync_id, day))
+            except Exception as exc:  # recorded, the test fails on it
+                errors.append(f"{day}: {type(exc).__name__}: {exc}")
+    Path(out).write_text(json.dumps({"runs": runs, "errors": errors}))
+
+
+def eraser_worker(ws: str, out: str, go: Any, erasing: Any, erased: Any) -> None:
+    from pipeline.privacy import erasure, ledger
+
+    engine = _engine()
+    go.wait(30)
+    time.sleep(ERASE_AFTER_S)
+    erasing.set()
+    req = ledger.create_request(engine, ws, "erasure", ERASED, [], "cli:test")
+    ledger.claim(engine, req.id, "cli:test")
+    error = None
+    try:
+        req = erasure.run_erasure(engine, req.id, actor="cli:test", run_id="cli")
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    erased.set()
+    Path(out).write_text(json.dumps({"request_id": req.id, "error": error}))
+
+
+# --- reading exports back independently ----------------------------------------------
+def read_export(key: str, data: bytes) -> list[dict[str, Any]]:
+    """Rows (event_id, user_id) of an exported file, read with pyarrow / pandas."""
+    if key.endswith(".parquet"):
+        return pq.read_table(io.BytesIO(data), columns=["event_id", "user_id"]).to_pylist()
+    codec = "gzip" if key.endswith(".gz") else "zstd" if key.endswith(".zst") else None
+    if codec:
+        with pa.input_stream(pa.BufferReader(data), compression=codec) as stream:
+            data = stream.read()
+    if ".csv" in key:
+        frame = pd.read_csv(io.BytesIO(data), dtype=str)
+    else:
+        frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
+    return frame[["event_id", "user_id"]].to_dict("records")
+
+
+def exported_rows(root: Path, sync_id: str, day: str) -> dict[str, list[dict[str, Any]]]:
+    """{key: rows} of the files the day's manifest lists (sha256 checked)."""
+    import hashlib
+
+    folder = root / sync_id / "events" / f"date={day}"
+    manifest = json.loads((folder / "_manifest.json").read_text())
+    out = {}
+    for f in manifest["files"]:
+        data = (root / f["key"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == f["sha256"], f["key"]
+        rows = read_export(f["key"], data)
+        assert len(rows) == f["rows"], f["key"]
+        out[f["key"]] = rows
+    return out
+
+
+# --- the test ---------------------------------------------------------------------------
+def _seed(engine, ws: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Rows already in the store before the hammer (one invalid row of an erased user
+    per day, so quarantine holds something to erase)."""
+    from tests.factories import insert_day
+
+    rows = []
+    for day in DAYS:
+        rows += insert_day(engine, ws, day, SEED_PER_DAY, i14={"event_type": "bogus"})
+    assert {r["user_id"] for r in rows if r["event_type"] == "bogus"} == {"user-1"}
+    return rows
+
+
+def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_path: Path):
+    from assets.staging import quarantine_path, staging_dir
+    from pipeline.privacy import ledger
+    from pipeline.syncs import create_sync
+    from pipeline.workspaces import create_workspace
+    from resources.schema import events, suppressions, user_profiles
+    from resources.store import engine_for
+
+    engine = engine_for(pg_store_url)
+    ws = create_workspace(engine, "hammer").workspace_id
+    seed = _seed(engine, ws)
+    root = tmp_path / "exports"
+    sync = create_sync(engine, ws, str(root), formats=["parquet", "csv"], compression="gzip")
+    for day in DAYS:  # every day exported once with the erased users in it
+        assert export_once(sync.id, day)["rows"] == SEED_PER_DAY - 1
+    assert any(
+        r["user_id"] in ERASED
+        for rows in exported_rows(root, sync.id, DAYS[0]).values()
+        for r in rows
+    )
+
+    ctx = mp.get_context("spawn")
+    go, erasing, erased, done = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event()
+    stop_at = time.time() + DEADLINE_S
+    outs = {name: tmp_path / f"{name}.json" for name in ("exporter", "eraser")}
+    ingesters = []
+    for w in range(INGESTERS):
+        outs[f"ingest{w}"] = tmp_path / f"ingest{w}.json"
+        ingesters.append(
+            ctx.Process(
+                target=ingest_worker,
+                args=(w, ws, str(outs[f"ingest{w}"]), go, erasing, erased, stop_at),
+                name=f"ingest{w}",
+            )
+        )
+    exporter = ctx.Process(
+        target=exporter_worker,
+        args=(sync.id, str(outs["exporter"]), go, done, stop_at),
+        name="exporter",
+    )
+    eraser = ctx.Process(
+        target=eraser_worker, args=(ws, str(outs["eraser"]), go, erasing, erased), name="eraser"
+    )
+    procs = [*ingesters, exporter, eraser]
+    try:
+        for p in procs:
+            p.start()
+        go.set()
+        for p in [*ingesters, eraser]:
+            p.join(DEADLINE_S + 30)
+        done.set()
+        exporter.join(60)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+    assert all(p.exitcode == 0 for p in procs), [(p.name, p.exitcode) for p in procs]
+    res = {name: json.loads(path.read_text()) for name, path in outs.items()}
+    ingest = [res[f"ingest{w}"] for w in range(INGESTERS)]
+    runs = res["exporter"]["runs"]
+    assert not res["exporter"]["errors"], res["exporter"]["errors"][:5]
+    assert len(runs) >= 2 * len(DAYS), f"the exporter barely ran: {runs}"
+    assert all(r["batches"] >= 5 for r in ingest), [r["batches"] for r in ingest]
+
+    # --- the erasure completed, verified ------------------------------------------------
+    assert res["eraser"]["error"] is None, res["eraser"]["error"]
+    req = ledger.get_request(engine, res["eraser"]["request_id"])
+    assert req.status == "completed" and req.verified_at, (req.status, req.error)
+    phase: dict[str, str] = {}
+    for r in ingest:
+        phase.update(r["erased_phase"])
+    by_phase = Counter(phase.values())
+    assert by_phase["early"] and by_phase["late"], by_phase
+
+    # --- before any further export: nothing of the erased users anywhere ----------------
+    exported = [p for p in root.rglob("part-*") if p.is_file()]
+    assert len(exported) == 2 * len(DAYS)
+    for path in exported:
+        users = {r["user_id"] for r in read_export(path.name, path.read_bytes())}
+        assert not users & set(ERASED), (path, users & set(ERASED))
+    for path in root.rglob("_manifest.json"):
+        assert not any(u in path.read_text() for u in ERASED)
+    for day in DAYS:
+        staged = pq.read_table(staging_dir(sync.id, day) / "events.parquet")
+        assert not set(staged.column("user_id").to_pylist()) & set(ERASED), day
+        q = quarantine_path(sync.id, day)
+        if q.exists():
+            assert not set(pq.read_table(q).column("user_id").to_pylist()) & set(ERASED), day
+    with engine.connect() as conn:
+        stored = Counter(
+            conn.execute(select(events.c.event_id).where(events.c.workspace_id == ws)).scalars()
+        )
+        stored_erased = set(
+            conn.execute(
+                select(events.c.event_id).where(
+                    events.c.workspace_id == ws, events.c.user_id.in_(ERASED)
+                )
+            ).scalars()
+        )
+        suppressed = set(
+            conn.execute(
+                select(suppressions.c.subject_id).where(suppressions.c.workspace_id == ws)
+            ).scalars()
+        )
+    assert suppressed == set(ERASED)
+    # Of the erased users, only events that arrived while or after the erasure ran are
+    # still stored (suppressed, never exported); every late one is.
+    assert stored_erased <= set(phase), sorted(stored_erased - set(phase))[:5]
+    assert not [i for i in stored_erased if phase[i] == "early"]
+    assert {i for i, ph in phase.items() if ph == "late"} <= stored_erased
+
+    # --- ingest reconciles exactly -------------------------------------------------------
+    sent = Counter(i for r in ingest for i in r["sent"])
+    accepted = Counter(i for r in ingest for i in r["accepted"])
+    dups = sum(len(r["duplicates"]) for r in ingest)
+    assert not [o for r in ingest for o in r["other"]]
+    assert sum(accepted.values()) + dups == sum(sent.values())
+    assert max(accepted.values()) == 1, "an event id was accepted twice"
+    assert set(accepted) == set(sent), "an event id was rejected by every worker"
+    assert dups >= INGESTERS, "no duplicate ids collided across workers"
+    assert max(stored.values()) == 1
+    seed_ids = {e["event_id"] for e in seed}
+    seed_erased = {e["event_id"] for e in seed if e["user_id"] in ERASED}
+    # every accepted id (and seed row) of a kept user is stored, nothing else
+    assert set(stored) - stored_erased == (set(accepted) | seed_ids) - set(phase) - seed_erased
+    # erased users' rows: removed by the erasure + still stored == accepted + seeded
+    steps = req.progress["steps"]
+    removed = steps["store"]["events_removed"] + steps["verify"].get("store_events_purged", 0)
+    assert removed + len(stored_erased) == len(phase) + len(seed_erased)
+    with engine.connect() as conn:
+        profiles = set(
+            conn.execute(
+                select(user_profiles.c.user_id).where(user_profiles.c.workspace_id == ws)
+            ).scalars()
+        )
+    assert set(KEPT_USERS) <= profiles
+
+    # --- a final export of every day: files == the store's rows, once each --------------
+    for day in DAYS:
+        assert "rows" in export_once(sync.id, day)
+        start, end = day_bounds_us(day)
+        with engine.connect() as conn:
+            expected = Counter(
+                conn.execute(
+                    select(events.c.event_id).where(
+                        events.c.workspace_id == ws,
+                        events.c.occurred_at >= start,
+                        events.c.occurred_at < end,
+                        events.c.user_id.not_in(ERASED),
+                    )
+                ).scalars()
+            )
+        for key, rows in exported_rows(root, sync.id, day).items():
+            got = Counter(r["event_id"] for r in rows)
+            assert max(got.values()) == 1, (key, got.most_common(1))
+            assert got == expected, (key, len(got), len(expected))
+            assert not {r["user_id"] for r in rows} & set(ERASED), key
