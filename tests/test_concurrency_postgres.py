@@ -7,8 +7,8 @@ The hammer test runs, in their own (spawned) processes against one PostgreSQL st
 - INGESTERS ingest workers posting batches over DAYS; some event ids are sent by
   every worker (duplicates across workers), the erased users keep getting events
   before, during and after the erasure (late events);
-- one exporter re-exporting every day of one sync (local folder) in a loop, the way
-  `events_daily` + `events_export` do;
+- two exporters re-exporting the days of one sync (local folder) in a loop, one
+  DAYS[:2], the other DAYS[2:], the way `events_daily` + `events_export` do;
 - one eraser erasing ERASED users part-way through (`run_erasure`, what
   `eventsync privacy erase --now` runs).
 
@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import select
 
 from resources.clock import day_bounds_us
@@ -161,12 +162,14 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     return {"day": day, "rows": result.rows}
 
 
-def exporter_worker(sync_id: str, out: str, go: Any, done: Any, stop_at: float) -> None:
+def exporter_worker(
+    sync_id: str, days: list[str], out: str, go: Any, done: Any, stop_at: float
+) -> None:
     go.wait(30)
     runs: list[dict[str, Any]] = []
     errors: list[str] = []
     while not done.is_set() and time.time() < stop_at:
-        for day in DAYS:
+        for day in days:
             try:
                 runs.append(export_once(sync_id, day))
             except Exception as exc:  # recorded, the test fails on it
@@ -261,7 +264,7 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
     ctx = mp.get_context("spawn")
     go, erasing, erased, done = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event()
     stop_at = time.time() + DEADLINE_S
-    outs = {name: tmp_path / f"{name}.json" for name in ("exporter", "eraser")}
+    outs = {name: tmp_path / f"{name}.json" for name in ("exporter0", "exporter1", "eraser")}
     ingesters = []
     for w in range(INGESTERS):
         outs[f"ingest{w}"] = tmp_path / f"ingest{w}.json"
@@ -272,15 +275,19 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
                 name=f"ingest{w}",
             )
         )
-    exporter = ctx.Process(
-        target=exporter_worker,
-        args=(sync.id, str(outs["exporter"]), go, done, stop_at),
-        name="exporter",
-    )
+    # Two exporters, as two runs exporting different days of the sync at once.
+    exporters = [
+        ctx.Process(
+            target=exporter_worker,
+            args=(sync.id, days, str(outs[f"exporter{n}"]), go, done, stop_at),
+            name=f"exporter{n}",
+        )
+        for n, days in enumerate((list(DAYS[:2]), list(DAYS[2:])))
+    ]
     eraser = ctx.Process(
         target=eraser_worker, args=(ws, str(outs["eraser"]), go, erasing, erased), name="eraser"
     )
-    procs = [*ingesters, exporter, eraser]
+    procs = [*ingesters, *exporters, eraser]
     try:
         for p in procs:
             p.start()
@@ -288,7 +295,8 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
         for p in [*ingesters, eraser]:
             p.join(DEADLINE_S + 30)
         done.set()
-        exporter.join(60)
+        for p in exporters:
+            p.join(60)
     finally:
         for p in procs:
             if p.is_alive():
@@ -297,9 +305,10 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
     assert all(p.exitcode == 0 for p in procs), [(p.name, p.exitcode) for p in procs]
     res = {name: json.loads(path.read_text()) for name, path in outs.items()}
     ingest = [res[f"ingest{w}"] for w in range(INGESTERS)]
-    runs = res["exporter"]["runs"]
-    assert not res["exporter"]["errors"], res["exporter"]["errors"][:5]
-    assert len(runs) >= 2 * len(DAYS), f"the exporter barely ran: {runs}"
+    for n in (0, 1):
+        runs = res[f"exporter{n}"]["runs"]
+        assert not res[f"exporter{n}"]["errors"], res[f"exporter{n}"]["errors"][:5]
+        assert len(runs) >= 4, f"exporter {n} barely ran: {runs}"
     assert all(r["batches"] >= 5 for r in ingest), [r["batches"] for r in ingest]
 
     # --- the erasure completed, verified ------------------------------------------------
@@ -395,3 +404,250 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
             assert max(got.values()) == 1, (key, got.most_common(1))
             assert got == expected, (key, len(got), len(expected))
             assert not {r["user_id"] for r in rows} & set(ERASED), key
+
+
+# --- the lock, deterministically ------------------------------------------------------
+def _waiting_for_export_lock(engine) -> int:  # type: ignore[no-untyped-def]
+    """Sessions of this database waiting for an eventsync export/erasure lock."""
+    from sqlalchemy import text
+
+    from resources.locks import LOCK_CLASS
+
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                " WHERE l.locktype = 'advisory' AND NOT l.granted"
+                " AND l.classid = CAST(:c AS oid) AND d.datname = current_database()"
+            ),
+            {"c": LOCK_CLASS},
+        ).scalar_one()
+
+
+def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Path):
+    """An export run that staged the subject before the erasure and writes it after the
+    erasure began: the erasure's cleaning steps wait for it (an advisory lock wait in
+    pg_locks), then clean what it wrote. Nothing of the subject remains."""
+    import threading
+
+    from assets.export import export_day, record_export
+    from assets.staging import stage_day, staging_dir
+    from pipeline.privacy import erasure, ledger
+    from pipeline.syncs import create_sync
+    from pipeline.workspaces import create_workspace
+    from resources.locks import export_lock
+    from resources.schema import export_subjects
+    from resources.store import engine_for
+    from tests.factories import insert_day
+
+    engine = engine_for(pg_store_url)
+    ws = create_workspace(engine, "inflight").workspace_id
+    day, target = DAYS[0], "user-3"
+    insert_day(engine, ws, day, 26)
+    root = tmp_path / "exports"
+    sync = create_sync(engine, ws, str(root), formats=["parquet", "jsonl"], compression="zstd")
+    stage = stage_day(pg_store_url, engine, sync.id, ws, day, compression=sync.compression)
+    req = ledger.create_request(engine, ws, "erasure", [target], [], "cli:test")
+    ledger.claim(engine, req.id, "cli:test")
+    outcome: dict[str, Any] = {}
+
+    def erase() -> None:
+        try:
+            outcome["request"] = erasure.run_erasure(engine, req.id, actor="cli:test")
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=erase)
+    with export_lock(engine, ws):  # events_export holds it from here to record_export
+        thread.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and not (
+            _waiting_for_export_lock(engine)
+            and ledger.get_request(engine, req.id).progress["steps"].get("store", {}).get("status")
+            == "done"
+        ):
+            time.sleep(0.05)
+        time.sleep(0.3)
+        steps = ledger.get_request(engine, req.id).progress["steps"]
+        # suppressed and purged from the store, but no file touched while we export
+        assert steps["suppress"]["status"] == steps["store"]["status"] == "done", steps
+        assert "staging" not in steps and _waiting_for_export_lock(engine) == 1
+        result = export_day(stage, sync.formats, sync.compression, erasure.default_opener(sync))
+        record_export(engine, stage, result)
+        written = {
+            p.name: {r["user_id"] for r in read_export(p.name, p.read_bytes())}
+            for p in root.rglob("part-*")
+        }
+        assert all(target in users for users in written.values()), written
+    thread.join(60)
+    assert "error" not in outcome, outcome.get("error")
+    done = outcome["request"]
+    assert done.status == "completed" and done.verified_at
+    assert done.progress["destinations"][sync.id]["days_rewritten"] == [day]
+    for key, rows in exported_rows(root, sync.id, day).items():
+        users = {r["user_id"] for r in rows}
+        assert target not in users and "user-4" in users, key
+        assert len(rows) == 24, key  # 26 minus the target's two rows
+    staged = pq.read_table(staging_dir(sync.id, day) / "events.parquet")
+    assert target not in staged.column("user_id").to_pylist()
+    with engine.connect() as conn:
+        assert not conn.execute(
+            select(export_subjects).where(export_subjects.c.subject_id == target)
+        ).all()
+
+
+# --- end-to-end erasure on PostgreSQL (API -> sensor -> erasure_job) -----------------
+@pytest.fixture
+def instance(es_home):  # type: ignore[no-untyped-def]
+    import dagster as dg
+
+    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
+        yield inst
+
+
+def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: Path):
+    """tests/test_privacy_erasure.py's assertions on a PostgreSQL store, local
+    destination: access export, erasure through the API, the request sensor and
+    erasure_job; an independent read of files, staging, quarantine and the store; only
+    the days that held the subject changed; a late event is never exported; the audit
+    log names the key id."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import func, insert
+
+    from assets.staging import quarantine_path, staging_dir
+    from pipeline.api import create_app
+    from pipeline.ingest import ingest_events
+    from pipeline.privacy import ledger
+    from pipeline.syncs import create_sync
+    from pipeline.workspaces import create_workspace
+    from resources.schema import events, export_ledger, export_subjects, user_profiles
+    from resources.store import engine_for
+    from tests.factories import insert_day
+    from tests.test_privacy_erasure import (
+        day_of,
+        export,
+        good_resources,
+        local_files,
+        run_requested,
+        tick,
+        user_ids_in,
+    )
+
+    engine = engine_for(pg_store_url)
+    assert engine.dialect.name == "postgresql"
+    target = "user-3"  # rows i=3 and i=16 of a factory day
+    created = create_workspace(engine, "acme")
+    ws, api_key = created.workspace_id, created.api_key
+    for day in DAYS:
+        over = {}
+        if day == DAYS[2]:  # the last day does not hold the target
+            over = {"i3": {"user_id": "user-99"}, "i16": {"user_id": "user-99"}}
+        if day == DAYS[0]:  # one invalid row of the target goes to quarantine
+            over = {"i16": {"event_type": "bogus"}}
+        insert_day(engine, ws, day, 26, **over)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(user_profiles).values(
+                workspace_id=ws,
+                user_id=target,
+                company_id="company-1",
+                properties='{"email": "x@example.com"}',
+                first_seen_at=1,
+                last_seen_at=2,
+            )
+        )
+    root = tmp_path / "local"
+    sync = create_sync(
+        engine, ws, str(root), formats=["parquet", "csv", "jsonl"], compression="zstd"
+    )
+    instance.add_dynamic_partitions("sync", [sync.id])
+    for day in DAYS:
+        export(instance, sync.id, day)
+    assert quarantine_path(sync.id, DAYS[0]).exists()
+    before = local_files(root)
+    assert any(target in user_ids_in(k, v[0]) for k, v in before.items())
+    with engine.connect() as conn:
+        ledger_before = {(r.day): r.exported_at for r in conn.execute(select(export_ledger))}
+
+    client = TestClient(create_app(engine))
+    auth = {"Authorization": f"Bearer {api_key}"}
+    r = client.post("/v1/privacy/access-exports", json={"user_id": target}, headers=auth)
+    assert r.status_code == 202, r.text
+    acc_id = r.json()["id"]
+    result = tick(instance)
+    (run_req,) = result.run_requests
+    assert run_requested(instance, run_req, good_resources()).success
+    csv_path = root / f"_privacy/access/{acc_id}.csv"
+    frame = pd.read_csv(csv_path, dtype=str)
+    assert set(frame["user_id"]) == {target} and len(frame) == 4
+
+    r = client.post("/v1/privacy/erasures", json={"user_ids": [target]}, headers=auth)
+    assert r.status_code == 202, r.text
+    rid = r.json()["id"]
+    result = tick(instance, result.cursor)
+    (run_req,) = result.run_requests
+    assert run_req.run_key == f"{rid}:1" and run_req.job_name == "erasure_job"
+    assert run_requested(instance, run_req, good_resources()).success
+    done = client.get(f"/v1/privacy/erasures/{rid}", headers=auth).json()
+    assert done["status"] == "completed" and done["verified_at"], done
+    assert done["attempt"] == 1 and done["error"] is None
+    dest = done["progress"]["destinations"][sync.id]
+    assert sorted(dest["days_rewritten"]) == list(DAYS[:2])
+    assert dest["rows_removed"] == 3  # 2 + 1 (the bogus row was quarantined)
+    assert done["progress"]["steps"]["store"]["events_removed"] == 4
+    assert done["progress"]["steps"]["access_exports"]["files_deleted"]
+    assert not csv_path.exists()
+
+    after = local_files(root)
+    for key, (data, _) in after.items():
+        assert target not in user_ids_in(key, data), key
+        if key.endswith("_manifest.json"):
+            assert target not in data.decode()
+    with engine.connect() as conn:
+        for table in (events, user_profiles):
+            n = conn.execute(
+                select(func.count()).select_from(table).where(table.c.user_id == target)
+            ).scalar_one()
+            assert n == 0, table.name
+        assert not conn.execute(
+            select(export_subjects).where(export_subjects.c.subject_id == target)
+        ).all()
+        ledger_after = {(r.day): r.exported_at for r in conn.execute(select(export_ledger))}
+    for day in DAYS:
+        staged = pq.read_table(staging_dir(sync.id, day) / "events.parquet")
+        assert target not in staged.column("user_id").to_pylist()
+    quarantined = pq.read_table(quarantine_path(sync.id, DAYS[0]))
+    assert target not in quarantined.column("user_id").to_pylist()
+    for key, value in before.items():
+        if day_of(key) == DAYS[2] or key.endswith("_schema.json"):
+            assert after[key] == value, key
+        elif day_of(key) in DAYS[:2]:
+            assert after[key][0] != value[0], key
+            if not key.endswith("_manifest.json"):
+                users = user_ids_in(key, after[key][0])
+                assert len(users) in (24, 25) and "user-4" in users
+    for day, at in ledger_before.items():
+        assert (ledger_after[day] != at) == (day in DAYS[:2]), day
+
+    late = ingest_events(
+        engine,
+        ws,
+        [
+            {
+                "event_id": "late-1",
+                "event_type": "track",
+                "event_name": "Late",
+                "user_id": target,
+                "occurred_at": f"{DAYS[0]}T12:00:00Z",
+            }
+        ],
+    )
+    assert late.accepted == 1
+    export(instance, sync.id, DAYS[0])
+    for key, (data, _) in local_files(root).items():
+        assert target not in user_ids_in(key, data), key
+
+    log = ledger.audit_log(engine, rid)
+    assert log[0]["action"] == "received" and log[-1]["action"] == "completed"
+    assert log[0]["actor"] == f"key:{api_key.split('_')[1]}"
+    assert all(api_key not in json.dumps(e, default=str) for e in log)
