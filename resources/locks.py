@@ -15,6 +15,9 @@ PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock[_shared]`)
 (LOCK_CLASS, crc32(workspace_id)), held by a connection whose transaction stays open
 for the duration and released by its commit or rollback, also if the process dies.
 SQLite (one machine by construction): `flock` on `<data dir>/locks/<workspace>.lock`.
+
+Never nest it (e.g. call `stage_day` while holding it): PostgreSQL queues a new shared
+request behind a waiting exclusive one, so a process waiting on itself would hang.
 """
 
 from __future__ import annotations
