@@ -14,7 +14,7 @@ in flight, and exports wait for the step.
 PostgreSQL: a transaction-level advisory lock (`pg_advisory_xact_lock[_shared]`) on
 (LOCK_CLASS, crc32(workspace_id)), held by a connection whose transaction stays open
 for the duration and released by its commit or rollback, also if the process dies.
-SQLite (one machine by construction): `flock` on `<data dir>/locks/<workspace>.lock`.
+SQLite (one machine by construction): `flock` on `<data dir>/locks/<crc32 of workspace id>.lock`.
 
 Never nest it (e.g. call `stage_day` while holding it): PostgreSQL queues a new shared
 request behind a waiting exclusive one, so a process waiting on itself would hang.
