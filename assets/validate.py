@@ -8,6 +8,7 @@ the reason(s), the rest are cast to the export schema.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -165,6 +166,10 @@ class DayValidator:
             cases = exc.failure_cases
         else:
             return {}
+        # pandera's SchemaErrors sits in reference cycles (exception <-> traceback frames)
+        # that hold the batch's DataFrames, so each failing batch stayed in memory until
+        # a full GC: 1.1 GB peak for a 5M-row SQLite day. Collect the cycles now.
+        gc.collect()
         reasons: dict[int, list[str]] = {}
         for _, case in cases.iterrows():
             if case["index"] is None or pd.isna(case["index"]):
