@@ -34,7 +34,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from sqlalchemy import select
 
 from resources.clock import day_bounds_us
@@ -497,14 +496,6 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
 
 
 # --- end-to-end erasure on PostgreSQL (API -> sensor -> erasure_job) -----------------
-@pytest.fixture
-def instance(es_home):  # type: ignore[no-untyped-def]
-    import dagster as dg
-
-    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
-        yield inst
-
-
 def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: Path):
     """tests/test_privacy_erasure.py's assertions on a PostgreSQL store, local
     destination: access export, erasure through the API, the request sensor and

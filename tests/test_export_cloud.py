@@ -28,12 +28,6 @@ DAY = "2026-11-20"
 
 
 @pytest.fixture
-def instance(es_home):
-    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
-        yield inst
-
-
-@pytest.fixture
 def cloud_env(s3_env, fake_gcs, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", fake_gcs.url)
     monkeypatch.setenv("EVENTSYNC_GCS_PROJECT", "eventsync-test")

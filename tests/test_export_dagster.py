@@ -15,7 +15,6 @@ import dagster as dg
 import duckdb
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-import pytest
 from sqlalchemy import select
 
 from assets.events import events_daily, events_export
@@ -27,24 +26,13 @@ from pipeline.sensors import new_sync_sensor
 from pipeline.syncs import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import day_bounds_us
-from resources.destinations.resource import DestinationsResource
 from resources.schema import export_ledger, export_subjects
 from resources.store import EventStoreResource
 from tests.factories import insert_day
+from tests.fixtures.dagster_env import tick_sensor
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = "2026-11-20"
-
-
-@pytest.fixture
-def instance(es_home):
-    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
-        yield inst
-
-
-@pytest.fixture
-def resources():
-    return {"store": EventStoreResource(), "destinations": DestinationsResource.from_env()}
 
 
 def _materialize(instance, resources, day, sync_id, **kwargs):
@@ -300,12 +288,12 @@ def test_schedule_requests_previous_utc_day_for_each_enabled_sync(engine, instan
     a = create_sync(engine, ws, str(tmp_path / "a"))
     b = create_sync(engine, ws, str(tmp_path / "b"))
     off = create_sync(engine, ws, str(tmp_path / "c"), enabled=False)
-    ctx = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
         resources={"store": EventStoreResource()},
-    )
-    requests = daily_sync_schedule(ctx)
+    ) as ctx:
+        requests = daily_sync_schedule(ctx)
     keys = sorted(str(r.partition_key) for r in requests)
     assert keys == sorted([f"2026-11-23|{a.id}", f"2026-11-23|{b.id}"])
     assert all(r.partition_key is not None for r in requests)
@@ -320,8 +308,7 @@ def test_schedule_requests_previous_utc_day_for_each_enabled_sync(engine, instan
 def test_new_sync_sensor_requests_backfill_once(engine, instance, tmp_path):
     ws = create_workspace(engine, "acme").workspace_id
     sync = create_sync(engine, ws, str(tmp_path / "a"), backfill_days=45)
-    ctx = dg.build_sensor_context(instance=instance, resources={"store": EventStoreResource()})
-    result = new_sync_sensor(ctx)
+    result = tick_sensor(new_sync_sensor, instance)
     assert len(result.run_requests) == 1
     subset = result.run_requests[0].asset_graph_subset
     assert subset.asset_keys == set(EXPORT_ASSETS)
@@ -331,25 +318,14 @@ def test_new_sync_sensor_requests_backfill_once(engine, instance, tmp_path):
     assert max(k.split("|")[0] for k in keys) < today  # closed days only
     assert sync.id in instance.get_dynamic_partitions("sync")
     # Second tick with the advanced cursor: nothing new.
-    ctx2 = dg.build_sensor_context(
-        instance=instance, cursor=result.cursor, resources={"store": EventStoreResource()}
-    )
-    second = new_sync_sensor(ctx2)
+    second = tick_sensor(new_sync_sensor, instance, result.cursor)
     assert isinstance(second, dg.SkipReason)
     # Disabled then re-enabled: backfilled again.
     update_sync(engine, sync.id, enabled=False)
-    third = new_sync_sensor(
-        dg.build_sensor_context(
-            instance=instance, cursor=result.cursor, resources={"store": EventStoreResource()}
-        )
-    )
+    third = tick_sensor(new_sync_sensor, instance, result.cursor)
     assert third.run_requests == []
     update_sync(engine, sync.id, enabled=True)
-    fourth = new_sync_sensor(
-        dg.build_sensor_context(
-            instance=instance, cursor=third.cursor, resources={"store": EventStoreResource()}
-        )
-    )
+    fourth = tick_sensor(new_sync_sensor, instance, third.cursor)
     assert len(fourth.run_requests) == 1
     assert new_sync_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

@@ -7,7 +7,6 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -19,23 +18,11 @@ from pipeline.operations import freshness
 from pipeline.partitions import partition_key
 from pipeline.syncs import create_sync, get_sync, list_syncs
 from pipeline.workspaces import create_workspace
-from resources.destinations.resource import DestinationsResource
-from resources.store import EventStoreResource
 from tests.factories import insert_day
+from tests.fixtures.dagster_env import tick_sensor
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
-
-
-@pytest.fixture
-def instance(es_home):
-    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
-        yield inst
-
-
-@pytest.fixture
-def resources():
-    return {"store": EventStoreResource(), "destinations": DestinationsResource.from_env()}
 
 
 def _materialize(instance, resources, day, sync_id):
@@ -140,18 +127,13 @@ def test_freshness_check_fails_for_a_stale_sync(engine, instance, resources, tmp
     assert early[fresh.id]["fresh"] and not early[stale.id]["fresh"]
 
     # The sensor emits the check evaluation (and only again when the verdict changes).
-    ctx = dg.build_sensor_context(instance=instance, resources={"store": EventStoreResource()})
-    result = export_freshness_sensor(ctx)
+    result = tick_sensor(export_freshness_sensor, instance)
     (evaluation,) = result.asset_events
     assert evaluation.check_name == CHECK_NAME
     assert evaluation.asset_key == dg.AssetKey("events_export")
     assert evaluation.passed is False
     assert stale.id in evaluation.description and fresh.id not in evaluation.description
-    again = export_freshness_sensor(
-        dg.build_sensor_context(
-            instance=instance, cursor=result.cursor, resources={"store": EventStoreResource()}
-        )
-    )
+    again = tick_sensor(export_freshness_sensor, instance, result.cursor)
     assert isinstance(again, dg.SkipReason)
     assert export_freshness_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

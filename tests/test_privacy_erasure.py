@@ -14,7 +14,6 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from dagster_aws.s3 import S3Resource
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
@@ -33,16 +32,11 @@ from resources.destinations.resource import DestinationsResource
 from resources.schema import events, export_ledger, export_subjects, user_profiles
 from resources.store import EventStoreResource
 from tests.factories import insert_day
+from tests.fixtures.dagster_env import tick_sensor
 from tests.fixtures.s3 import REGION
 
 DAYS = ("2025-03-01", "2025-03-02", "2025-03-03")
 TARGET = "user-3"  # rows i=3 and i=16 of a factory day
-
-
-@pytest.fixture
-def instance(es_home):
-    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
-        yield inst
 
 
 def good_resources() -> dict:
@@ -72,11 +66,7 @@ def export(instance, sync_id: str, day: str) -> None:
 
 
 def tick(instance, cursor: str | None = None) -> dg.SensorResult:
-    ctx = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"store": EventStoreResource()}
-    )
-    result = privacy_request_sensor(ctx)
-    return result
+    return tick_sensor(privacy_request_sensor, instance, cursor)
 
 
 def run_requested(instance, request: dg.RunRequest, resources: dict):  # type: ignore[no-untyped-def]

@@ -26,14 +26,9 @@ from resources.destinations.resource import DestinationsResource
 from resources.schema import events, export_subjects, privacy_request_log
 from resources.store import EventStoreResource
 from tests.factories import insert_day
+from tests.fixtures.dagster_env import tick_sensor
 
 DAY = "2025-04-10"
-
-
-@pytest.fixture
-def instance(es_home):
-    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
-        yield inst
 
 
 def cli(*args: str) -> dict:
@@ -161,10 +156,7 @@ def test_request_sensor_queues_once_and_advances_its_cursor(engine: Engine, inst
     acc = ledger.create_request(engine, ws, "access_export", [], ["c1"], "test")
 
     def tick(cursor):  # type: ignore[no-untyped-def]
-        ctx = dg.build_sensor_context(
-            instance=instance, cursor=cursor, resources={"store": EventStoreResource()}
-        )
-        return privacy_request_sensor(ctx)
+        return tick_sensor(privacy_request_sensor, instance, cursor)
 
     first = tick(None)
     by_key = {r.run_key: r for r in first.run_requests}

@@ -26,25 +26,13 @@ from pipeline.workspaces import create_workspace
 from resources.clock import to_us
 from resources.destinations.base import parse_destination
 from resources.destinations.local import LocalDestination
-from resources.destinations.resource import DestinationsResource
 from resources.schema import events, export_ledger
-from resources.store import EventStoreResource, engine_for
+from resources.store import engine_for
 from tests.factories import event_row, insert_day
 
 TODAY = datetime.now(UTC).date()
 DAYS = [(TODAY - timedelta(days=i)).isoformat() for i in range(8, 0, -1)]  # 8 closed days
 LATE = [DAYS[0], DAYS[3], DAYS[5]]
-
-
-@pytest.fixture
-def instance(es_home):
-    with dg.instance_for_test(temp_dir=str(es_home)) as inst:
-        yield inst
-
-
-@pytest.fixture
-def resources():
-    return {"store": EventStoreResource(), "destinations": DestinationsResource.from_env()}
 
 
 def _materialize(instance, resources, day: str, sync_id: str) -> None:
