@@ -191,3 +191,37 @@ def day_fingerprints(
                 int(n), int(mr) if mr is not None else None, f"{int(sr)}:{int(sl)}"
             )
     return out
+
+
+class FingerprintAccumulator:
+    """The fingerprint `day_fingerprints` computes in SQL, accumulated over the batches
+    a stage reads -- so staging needs no second scan of the day (on SQLite that query
+    cost 11 s of a 5M-row day's 29 s). It fingerprints exactly the rows exported: a
+    row that lands after the read changes the source's fingerprint, and the re-sync
+    exports the day again. Same arithmetic as the SQL: SQL's % truncates (fmod)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.max_received_at: int | None = None
+        self._sum_mod = 0
+        self._sum_len = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        if not batch.num_rows:
+            return
+        received = batch.column("received_at").to_numpy(zero_copy_only=False)
+        self.rows += batch.num_rows
+        top = int(received.max())
+        self.max_received_at = (
+            top if self.max_received_at is None else max(self.max_received_at, top)
+        )
+        self._sum_mod += int(np.fmod(received, _CHECKSUM_MOD).sum())
+        self._sum_len += int(pc.sum(pc.utf8_length(batch.column("event_id"))).as_py() or 0)
+
+    def result(self) -> Fingerprint | None:
+        if not self.rows:
+            return None
+        return Fingerprint(self.rows, self.max_received_at, f"{self._sum_mod}:{self._sum_len}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
-from assets.extract import DayQuery, day_fingerprints, has_suppressions, stream_day
+from assets.extract import DayQuery, FingerprintAccumulator, has_suppressions, stream_day
 from assets.validate import DayValidator
 from resources.locks import export_lock
 from resources.store import data_root
@@ -119,9 +119,10 @@ def _stage_day(
     batch_rows: int,
 ) -> StageResult:
     started = time.perf_counter()
-    # Fingerprint first: a row that lands during the read makes the fingerprint older
-    # than the export, so the re-sync exports again -- it can never miss a change.
-    fp = day_fingerprints(engine, workspace_id, day, day, event_types).get(day)
+    # The fingerprint of exactly the rows read (accumulated while streaming, no second
+    # scan): a row that lands after the read changes the source's fingerprint, so the
+    # re-sync exports the day again -- it can never miss a change.
+    accumulator = FingerprintAccumulator()
     query = DayQuery(
         workspace_id, day, event_types, apply_suppressions=has_suppressions(engine, workspace_id)
     )
@@ -136,6 +137,7 @@ def _stage_day(
         staged_tmp, EXPORT_SCHEMA, compression=parquet_compression(compression)
     ) as writer:
         for batch in stream_day(url, query, batch_rows=batch_rows):
+            accumulator.add(batch)
             valid, quarantine = validator.validate(batch)
             if valid.num_rows:
                 writer.write_table(valid)
@@ -151,6 +153,7 @@ def _stage_day(
         q_path.unlink(missing_ok=True)
     os.replace(staged_tmp, out_dir / STAGED_FILE)
     summary = validator.finish()
+    fp = accumulator.result()
 
     share = summary.quarantined / summary.extracted if summary.extracted else 0.0
     blocked = None
