@@ -168,8 +168,10 @@ class DayValidator:
             return {}
         # pandera's SchemaErrors sits in reference cycles (exception <-> traceback frames)
         # that hold the batch's DataFrames, so each failing batch stayed in memory until
-        # a full GC: 1.1 GB peak for a 5M-row SQLite day. Collect the cycles now.
-        gc.collect()
+        # a full GC: 1.1 GB peak for a 5M-row SQLite day. The cycles are young: collecting
+        # generations 0-1 frees them (RSS flat) at a fraction of a full collection's cost
+        # (31 PostgreSQL batches: 4.8 s validation vs 8.1 s with gc.collect()).
+        gc.collect(1)
         reasons: dict[int, list[str]] = {}
         for _, case in cases.iterrows():
             if case["index"] is None or pd.isna(case["index"]):
