@@ -403,13 +403,16 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
                 "```",
             ]
     if daemon:
+        from assets.events import BACKFILL_DAYS_PER_RUN
+
         lines += [
             "",
             "## Backfill, re-sync, re-export (SQLite store and Dagster storage, daemon)",
             "",
             f"One sync, {daemon['days']} days x {daemon['per_day']:,} events, submitted with "
             "`pipeline.backfills.submit_backfill` to a `dagster-daemon run` on the project's "
-            "dagster.yaml (2 concurrent runs, 1 per destination), BackfillPolicy 31 days/run, "
+            "dagster.yaml (2 concurrent runs, 1 per destination), BackfillPolicy "
+            f"{BACKFILL_DAYS_PER_RUN} days/run, "
             "multiprocess executor.",
             "",
             "| measurement | result |",

@@ -1,6 +1,6 @@
 """Backfills of a sync's days, as Dagster asset backfills.
 
-The daemon executes them honouring the assets' BackfillPolicy (31 days per run),
+The daemon executes them honouring the assets' BackfillPolicy (61 days per run),
 which `dagster job backfill` would not (it launches one run per partition).
 The sensor, the weekly re-sync and the CLI all build the same subset here.
 """

@@ -302,7 +302,7 @@ def sync_update(
 @command
 def sync_backfill(sync_id: str, days: int | None, as_json: bool) -> None:
     """Queue an asset backfill of the sync's last N closed UTC days on the Dagster
-    instance ($DAGSTER_HOME); the daemon runs it in batches of 31 days, as from the UI."""
+    instance ($DAGSTER_HOME); the daemon runs it in batches of 61 days, as from the UI."""
     from datetime import UTC, datetime
 
     import dagster as dg

@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.events import events_daily, events_export
 from pipeline.executors import executor_from_env
-from pipeline.freshness import export_freshness, export_freshness_sensor
+from pipeline.freshness import export_freshness_sensor
 from pipeline.jobs import daily_sync_job
 from pipeline.privacy_jobs import (
     access_export_job,
@@ -34,7 +34,6 @@ def _store() -> EventStoreResource:
 
 defs = dg.Definitions(
     assets=[events_daily, events_export],
-    asset_checks=[export_freshness],
     jobs=[daily_sync_job, resync_job, erasure_job, access_export_job, retention_job],
     schedules=[daily_sync_schedule, weekly_resync_schedule, retention_schedule],
     sensors=[

@@ -8,8 +8,8 @@ Two ways to the same verdict, both shown on the asset's Checks tab:
   scheduled check run because it launches no run (a run costs ~10 s of a 2-core
   machine) and it notices a late export or a newly stale sync within minutes,
   not once a day.
-- `export_freshness` is the declared check (so the UI lists it, and an operator
-  can execute it on demand from the UI); it runs the same function.
+- `events_export` declares the check (so the UI lists it) and evaluates it at the
+  end of every export step, with the same function.
 """
 
 import hashlib
@@ -56,22 +56,6 @@ def evaluate_freshness(
         },
         severity=dg.AssetCheckSeverity.ERROR,
         description=_description(passed, detail),
-    )
-
-
-@dg.asset_check(
-    asset=EXPORT_ASSET,
-    name=CHECK_NAME,
-    description="Every enabled sync has yesterday's UTC day exported by 06:00 UTC "
-    "(before 06:00, the day before). Evaluated every 10 minutes by export_freshness_sensor.",
-)
-def export_freshness(store: EventStoreResource) -> dg.AssetCheckResult:
-    ev = evaluate_freshness(store)
-    return dg.AssetCheckResult(
-        passed=ev.passed,
-        metadata=dict(ev.metadata),
-        severity=ev.severity,
-        description=ev.description,
     )
 
 

@@ -44,7 +44,8 @@ def daily_sync_schedule(context: dg.ScheduleEvaluationContext, store: EventStore
         dg.RunRequest(
             run_key=f"daily:{sync.id}:{day}",
             partition_key=partition_key(day, sync.id),
-            tags=run_tags(sync),
+            # Ahead of queued backfill runs: yesterday's export is what customers wait for.
+            tags={**run_tags(sync), "dagster/priority": "10"},
         )
         for sync in syncs
     ]

@@ -18,7 +18,7 @@ from resources.store import EventStoreResource
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds the `sync` partition of new or re-enabled syncs and requests the "
-    "backfill of their last `backfill_days` closed UTC days (batched, 31 days per run).",
+    "backfill of their last `backfill_days` closed UTC days (batched, 61 days per run).",
 )
 def new_sync_sensor(context: dg.SensorEvaluationContext, store: EventStoreResource):
     # Cursor: {sync_id: "enabled" | "disabled"} as seen on the previous tick. A sync

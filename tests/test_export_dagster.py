@@ -297,6 +297,8 @@ def test_schedule_requests_previous_utc_day_for_each_enabled_sync(engine, instan
     keys = sorted(str(r.partition_key) for r in requests)
     assert keys == sorted([f"2026-11-23|{a.id}", f"2026-11-23|{b.id}"])
     assert all(r.partition_key is not None for r in requests)
+    # Daily runs go ahead of queued backfill runs in the run queue.
+    assert all(r.tags["dagster/priority"] == "10" for r in requests)
     assert off.id not in " ".join(keys)
     assert set(instance.get_dynamic_partitions("sync")) >= {a.id, b.id}
     # The real schedule definition: 03:00 UTC, running by default.
