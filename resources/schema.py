@@ -101,8 +101,9 @@ events = Table(
     Column("nps_score", Integer, nullable=True),
     Column("schema_version", Integer, nullable=False, default=1),
     PrimaryKeyConstraint("workspace_id", "event_id"),
-    # (occurred_at, event_id) in the index: a day streams in export order without a sort.
-    Index("ix_events_ws_occurred", "workspace_id", "occurred_at", "event_id"),
+    # (occurred_at, event_id) in the index: a day streams in export order without a sort;
+    # received_at too: the re-sync's day fingerprints read the index alone (0002).
+    Index("ix_events_ws_occurred", "workspace_id", "occurred_at", "event_id", "received_at"),
     Index("ix_events_ws_user", "workspace_id", "user_id"),
     Index("ix_events_ws_company", "workspace_id", "company_id"),
 )
