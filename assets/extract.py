@@ -57,6 +57,25 @@ class DayQuery:
     apply_suppressions: bool = True
     last_day: str | None = None
 
+    @classmethod
+    def for_workspace(
+        cls,
+        engine: Engine,
+        workspace_id: str,
+        day: str,
+        event_types: Sequence[str] | None = None,
+        last_day: str | None = None,
+    ) -> DayQuery:
+        """The query the export and the re-sync run: the suppression clause (a probe per
+        row) only when the workspace has suppressed subjects at all."""
+        return cls(
+            workspace_id,
+            day,
+            event_types,
+            apply_suppressions=has_suppressions(engine, workspace_id),
+            last_day=last_day,
+        )
+
     def where(self, alias: str = "e") -> str:
         start = day_bounds_us(self.day)[0]
         end = day_bounds_us(self.last_day or self.day)[1]
@@ -185,7 +204,9 @@ def day_fingerprints(
 ) -> dict[str, Fingerprint]:
     """One aggregate query: the fingerprint of every day in [first_day, last_day] that has
     rows (suppressed subjects excluded, as in the export). Days without rows are absent."""
-    where = DayQuery(workspace_id, first_day, event_types, last_day=last_day).where()
+    where = DayQuery.for_workspace(
+        engine, workspace_id, first_day, event_types, last_day=last_day
+    ).where()
     day_expr = f"(e.occurred_at / {86_400_000_000})"
     sql = (
         f"SELECT {day_expr} AS d, COUNT(*) AS n, MAX(e.received_at) AS mr,"

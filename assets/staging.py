@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
-from assets.extract import DayQuery, FingerprintAccumulator, has_suppressions, stream_day
+from assets.extract import DayQuery, FingerprintAccumulator, stream_day
 from assets.validate import DayValidator
 from resources.locks import export_lock
 from resources.store import data_root
@@ -123,9 +123,7 @@ def _stage_day(
     # scan): a row that lands after the read changes the source's fingerprint, so the
     # re-sync exports the day again -- it can never miss a change.
     accumulator = FingerprintAccumulator()
-    query = DayQuery(
-        workspace_id, day, event_types, apply_suppressions=has_suppressions(engine, workspace_id)
-    )
+    query = DayQuery.for_workspace(engine, workspace_id, day, event_types)
     out_dir = staging_dir(sync_id, day)
     out_dir.mkdir(parents=True, exist_ok=True)
     q_path = quarantine_path(sync_id, day)
