@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from pipeline.errors import ConfigError
 from pipeline.syncs import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
@@ -44,19 +44,29 @@ def record_run_failure(
     """Count one failed export run; pause the sync at the threshold, with the reason."""
     threshold = threshold or failure_threshold()
     with engine.begin() as conn:
-        row = conn.execute(
-            select(syncs.c.consecutive_failures, syncs.c.paused_reason).where(syncs.c.id == sync_id)
-        ).first()
-        if row is None:
-            return get_sync(engine, sync_id)  # raises NotFound
-        failures = (row.consecutive_failures or 0) + 1
-        values: dict[str, Any] = {"consecutive_failures": failures, "updated_at": now_iso()}
-        if failures >= threshold and row.paused_reason is None:
-            values["paused_reason"] = (
-                f"paused after {failures} consecutive failed export runs at {now_iso()}; "
-                f"last error: {error[:1500]}"
+        # Increment in SQL: two runs failing at once both count (no read-modify-write).
+        counted = conn.execute(
+            update(syncs)
+            .where(syncs.c.id == sync_id)
+            .values(
+                consecutive_failures=func.coalesce(syncs.c.consecutive_failures, 0) + 1,
+                updated_at=now_iso(),
             )
-        conn.execute(update(syncs).where(syncs.c.id == sync_id).values(**values))
+        ).rowcount
+        if not counted:
+            return get_sync(engine, sync_id)  # raises NotFound
+        failures = conn.execute(
+            select(syncs.c.consecutive_failures).where(syncs.c.id == sync_id)
+        ).scalar_one()
+        if failures >= threshold:
+            conn.execute(
+                update(syncs)
+                .where(syncs.c.id == sync_id, syncs.c.paused_reason.is_(None))
+                .values(
+                    paused_reason=f"paused after {failures} consecutive failed export runs at "
+                    f"{now_iso()}; last error: {error[:1500]}"
+                )
+            )
     return get_sync(engine, sync_id)
 
 
