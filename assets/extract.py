@@ -32,8 +32,6 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 _SAFE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
-# Typical size of an exported event row in Arrow buffers (for batch sizing only).
-_ROW_BYTES_HINT = 330
 # The fingerprint's checksum is kept below 2**63 on any backend: 5M rows x 2**31.
 _CHECKSUM_MOD = 2_147_483_647
 
@@ -151,13 +149,6 @@ def stream_day(url: str, query: DayQuery, batch_rows: int = 65_536) -> Iterator[
     with closing(conn), closing(conn.cursor()) as cur:
         if driver == "sqlite":
             cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
-        else:
-            # The PostgreSQL driver sizes batches by bytes (16 MB by default: ~50k event
-            # rows); aim at `batch_rows` so validation pays its per-batch cost as rarely
-            # as on SQLite.
-            cur.adbc_statement.set_options(
-                **{"adbc.postgresql.batch_size_hint_bytes": str(batch_rows * _ROW_BYTES_HINT)}
-            )
         cur.execute(sql)
         reader = cur.fetch_record_batch()
         first = True
