@@ -503,50 +503,32 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
     the days that held the subject changed; a late event is never exported; the audit
     log names the key id."""
     from fastapi.testclient import TestClient
-    from sqlalchemy import func, insert
+    from sqlalchemy import func
 
     from assets.staging import quarantine_path, staging_dir
     from pipeline.api import create_app
     from pipeline.ingest import ingest_events
     from pipeline.privacy import ledger
     from pipeline.syncs import create_sync
-    from pipeline.workspaces import create_workspace
     from resources.schema import events, export_ledger, export_subjects, user_profiles
     from resources.store import engine_for
-    from tests.factories import insert_day
     from tests.test_privacy_erasure import (
+        DAYS,
+        TARGET,
         day_of,
         export,
         good_resources,
         local_files,
         run_requested,
+        seed_scenario,
         tick,
         user_ids_in,
     )
 
     engine = engine_for(pg_store_url)
     assert engine.dialect.name == "postgresql"
-    target = "user-3"  # rows i=3 and i=16 of a factory day
-    created = create_workspace(engine, "acme")
-    ws, api_key = created.workspace_id, created.api_key
-    for day in DAYS:
-        over = {}
-        if day == DAYS[2]:  # the last day does not hold the target
-            over = {"i3": {"user_id": "user-99"}, "i16": {"user_id": "user-99"}}
-        if day == DAYS[0]:  # one invalid row of the target goes to quarantine
-            over = {"i16": {"event_type": "bogus"}}
-        insert_day(engine, ws, day, 26, **over)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(user_profiles).values(
-                workspace_id=ws,
-                user_id=target,
-                company_id="company-1",
-                properties='{"email": "x@example.com"}',
-                first_seen_at=1,
-                last_seen_at=2,
-            )
-        )
+    target = TARGET
+    ws, api_key = seed_scenario(engine)
     root = tmp_path / "local"
     sync = create_sync(
         engine, ws, str(root), formats=["parquet", "csv", "jsonl"], compression="zstd"

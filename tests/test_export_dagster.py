@@ -17,7 +17,6 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from assets.events import events_daily, events_export
 from pipeline.backfills import EXPORT_ASSETS
 from pipeline.definitions import defs
 from pipeline.partitions import partition_key
@@ -29,22 +28,10 @@ from resources.clock import day_bounds_us
 from resources.schema import export_ledger, export_subjects
 from resources.store import EventStoreResource
 from tests.factories import insert_day
-from tests.fixtures.dagster_env import tick_sensor
+from tests.fixtures.dagster_env import materialize_day, tick_sensor
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = "2026-11-20"
-
-
-def _materialize(instance, resources, day, sync_id, **kwargs):
-    instance.add_dynamic_partitions("sync", [sync_id])
-    return dg.materialize(
-        [events_daily, events_export],
-        partition_key=str(partition_key(day, sync_id)),
-        instance=instance,
-        resources=resources,
-        raise_on_error=False,
-        **kwargs,
-    )
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -82,7 +69,7 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
     other = create_workspace(engine, "other").workspace_id
     insert_day(engine, other, DAY, 50)  # another workspace: never exported here
 
-    result = _materialize(instance, resources, DAY, sync.id)
+    result = materialize_day(instance, resources, DAY, sync.id)
     assert result.success
 
     day_dir = out / sync.id / "events" / f"date={DAY}"
@@ -183,9 +170,9 @@ def test_rematerializing_a_day_is_byte_identical_without_duplicates(
     out = tmp_path / "bucket"
     sync = create_sync(engine, ws, str(out), formats=["parquet", "jsonl"])
     insert_day(engine, ws, DAY, 120)
-    assert _materialize(instance, resources, DAY, sync.id).success
+    assert materialize_day(instance, resources, DAY, sync.id).success
     first = _files(out)
-    assert _materialize(instance, resources, DAY, sync.id).success
+    assert materialize_day(instance, resources, DAY, sync.id).success
     assert _files(out) == first
     table = ds.dataset(
         sorted((out / sync.id / "events").rglob("*.parquet")), format="parquet"
@@ -200,10 +187,10 @@ def test_reexport_after_format_change_leaves_only_manifest_files(
     out = tmp_path / "bucket"
     sync = create_sync(engine, ws, str(out), formats=["parquet", "csv"], compression="gzip")
     insert_day(engine, ws, DAY, 40)
-    assert _materialize(instance, resources, DAY, sync.id).success
+    assert materialize_day(instance, resources, DAY, sync.id).success
     update_sync(engine, sync.id, formats=["parquet"], compression="zstd")
     insert_day(engine, ws, DAY, 0)
-    assert _materialize(instance, resources, DAY, sync.id).success
+    assert materialize_day(instance, resources, DAY, sync.id).success
     day_dir = out / sync.id / "events" / f"date={DAY}"
     assert sorted(p.name for p in day_dir.iterdir()) == ["_manifest.json", "part-00000.parquet"]
 
@@ -214,7 +201,7 @@ def test_blocking_check_stops_the_export_of_a_bad_day(engine, instance, resource
     sync = create_sync(engine, ws, str(out))
     bad = {f"i{i}": {"properties": "not json"} for i in range(0, 100, 5)}  # 20% invalid
     insert_day(engine, ws, DAY, 100, **bad)
-    result = _materialize(instance, resources, DAY, sync.id)
+    result = materialize_day(instance, resources, DAY, sync.id)
     # The blocking check fails the validation step; the export step never runs.
     assert not result.success
     failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -238,7 +225,7 @@ def test_blocking_check_stops_the_export_of_a_bad_day(engine, instance, resource
     ).records
     assert mats == []
     # A higher limit (run config) lets the same day through.
-    result = _materialize(
+    result = materialize_day(
         instance,
         resources,
         DAY,

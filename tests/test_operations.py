@@ -10,30 +10,17 @@ import dagster as dg
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from assets.events import events_daily, events_export
 from pipeline.api import create_app
 from pipeline.cli import main
 from pipeline.freshness import CHECK_NAME, export_freshness_sensor
 from pipeline.operations import freshness
-from pipeline.partitions import partition_key
 from pipeline.syncs import create_sync, get_sync, list_syncs
 from pipeline.workspaces import create_workspace
 from tests.factories import insert_day
-from tests.fixtures.dagster_env import tick_sensor
+from tests.fixtures.dagster_env import materialize_day, tick_sensor
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
-
-
-def _materialize(instance, resources, day, sync_id):
-    instance.add_dynamic_partitions("sync", [sync_id])
-    return dg.materialize(
-        [events_daily, events_export],
-        partition_key=str(partition_key(day, sync_id)),
-        instance=instance,
-        resources=resources,
-        raise_on_error=False,
-    )
 
 
 def test_failing_destination_pauses_after_three_runs_and_resume_works(
@@ -48,7 +35,7 @@ def test_failing_destination_pauses_after_three_runs_and_resume_works(
 
     for attempt in (1, 2, 3):
         assert [s.id for s in list_syncs(engine, enabled_only=True)] == [sync.id]
-        result = _materialize(instance, resources, YESTERDAY, sync.id)
+        result = materialize_day(instance, resources, YESTERDAY, sync.id)
         assert not result.success
         current = get_sync(engine, sync.id)
         assert current.consecutive_failures == attempt
@@ -79,7 +66,7 @@ def test_failing_destination_pauses_after_three_runs_and_resume_works(
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.output)["paused_reason"] is None
     assert [s.id for s in list_syncs(engine, enabled_only=True)] == [sync.id]
-    assert _materialize(instance, resources, YESTERDAY, sync.id).success
+    assert materialize_day(instance, resources, YESTERDAY, sync.id).success
     assert get_sync(engine, sync.id).consecutive_failures == 0
     assert (blocker / "out" / sync.id / "events" / f"date={YESTERDAY}" / "_manifest.json").exists()
     unknown = CliRunner().invoke(main, ["sync", "resume", "sync_nope"])
@@ -93,12 +80,12 @@ def test_success_between_failures_resets_the_count(engine, instance, resources, 
     insert_day(engine, ws, YESTERDAY, 5)
     blocker.write_text("x")
     for _ in range(2):
-        assert not _materialize(instance, resources, YESTERDAY, sync.id).success
+        assert not materialize_day(instance, resources, YESTERDAY, sync.id).success
     blocker.unlink()
-    assert _materialize(instance, resources, YESTERDAY, sync.id).success
+    assert materialize_day(instance, resources, YESTERDAY, sync.id).success
     shutil.rmtree(blocker)  # the destination breaks again
     blocker.write_text("x")
-    assert not _materialize(instance, resources, YESTERDAY, sync.id).success
+    assert not materialize_day(instance, resources, YESTERDAY, sync.id).success
     s = get_sync(engine, sync.id)
     assert (s.consecutive_failures, s.paused_reason) == (1, None)
 
@@ -110,8 +97,8 @@ def test_freshness_check_fails_for_a_stale_sync(engine, instance, resources, tmp
     three_days_ago = (TODAY - timedelta(days=3)).isoformat()
     insert_day(engine, ws, YESTERDAY, 10)
     insert_day(engine, ws, three_days_ago, 10)
-    assert _materialize(instance, resources, YESTERDAY, fresh.id).success
-    assert _materialize(instance, resources, three_days_ago, stale.id).success
+    assert materialize_day(instance, resources, YESTERDAY, fresh.id).success
+    assert materialize_day(instance, resources, three_days_ago, stale.id).success
 
     after_deadline = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
     passed, detail = freshness(engine, after_deadline)
@@ -138,5 +125,5 @@ def test_freshness_check_fails_for_a_stale_sync(engine, instance, resources, tmp
     assert export_freshness_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
     # Catching up makes it pass.
-    assert _materialize(instance, resources, YESTERDAY, stale.id).success
+    assert materialize_day(instance, resources, YESTERDAY, stale.id).success
     assert freshness(engine, after_deadline)[0]

@@ -115,11 +115,11 @@ def day_of(key: str) -> str | None:
     return key.split("date=", 1)[1][:10] if "date=" in key else None
 
 
-def test_erasure_through_api_and_sensor_with_failure_and_retry(
-    engine: Engine, instance, s3_env, s3_bucket, tmp_path
-):
+def seed_scenario(engine: Engine) -> tuple[str, str]:
+    """A workspace whose TARGET user has rows on DAYS[0] and DAYS[1] (one of them
+    invalid, so quarantined), none on DAYS[2], and a profile. Returns (id, API key)."""
     created = create_workspace(engine, "acme")
-    ws, api_key = created.workspace_id, created.api_key
+    ws = created.workspace_id
     for day in DAYS:
         over = {}
         if day == DAYS[2]:  # the last day does not hold the target
@@ -138,6 +138,13 @@ def test_erasure_through_api_and_sensor_with_failure_and_retry(
                 last_seen_at=2,
             )
         )
+    return ws, created.api_key
+
+
+def test_erasure_through_api_and_sensor_with_failure_and_retry(
+    engine: Engine, instance, s3_env, s3_bucket, tmp_path
+):
+    ws, api_key = seed_scenario(engine)
     local_root = tmp_path / "local"
     local = create_sync(
         engine, ws, str(local_root), formats=["parquet", "csv", "jsonl"], compression="zstd"
