@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import dagster as dg
@@ -108,11 +110,44 @@ def daemon_workspace(instance: dg.DagsterInstance, module: str) -> Iterator:
     target = ModuleTarget(
         module_name=module, attribute=None, working_directory=str(ROOT), location_name="test"
     )
-    with create_test_daemon_workspace_context(target, instance) as ctx:
-        entries = ctx.create_request_context().get_code_location_entries().values()
-        for entry in entries:
-            assert entry.code_location is not None, entry.load_error
-        yield ctx
+    marker = str(instance.root_directory).encode()
+    before = _grpc_servers(marker)
+    try:
+        with create_test_daemon_workspace_context(target, instance) as ctx:
+            entries = ctx.create_request_context().get_code_location_entries().values()
+            for entry in entries:
+                assert entry.code_location is not None, entry.load_error
+            yield ctx
+    finally:
+        # The registry asks its code servers to shut down; one serving a database that
+        # the test then drops can miss that and outlive the test. Stop what we started.
+        # They do not all honour SIGTERM while retrying their dropped database: SIGKILL.
+        leftover = _grpc_servers(marker) - before
+        for pid in leftover:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while leftover and time.monotonic() < deadline:
+            time.sleep(0.2)
+            leftover &= _grpc_servers(marker)
+        for pid in leftover:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _grpc_servers(marker: bytes) -> set[int]:
+    """Pids of the `dagster api grpc` code servers serving the instance under `marker`."""
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"api" in cmd and b"grpc" in cmd and any(marker in part for part in cmd):
+            pids.add(int(proc.name))
+    return pids
 
 
 def dequeue_and_wait(
