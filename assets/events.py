@@ -24,7 +24,8 @@ from pipeline.freshness import CHECK_NAME as FRESHNESS_CHECK
 from pipeline.freshness import evaluate_freshness
 from pipeline.operations import record_run_failure, record_run_success
 from pipeline.partitions import partitions, split_key
-from pipeline.syncs import get_sync
+from pipeline.syncs import Sync, get_sync
+from resources.destinations.base import Destination
 from resources.destinations.resource import DestinationsResource
 from resources.locks import export_lock
 from resources.store import EventStoreResource
@@ -233,20 +234,22 @@ def events_export(
     `{sync_id}/events/date=YYYY-MM-DD/part-00000.<ext>` plus `_manifest.json` (written
     last, listing rows, bytes and sha256 of every file). Re-exporting a day replaces it."""
     engine = store.engine()
-    schema_written: set[str] = set()
+    # One sync read and one opened destination (S3 client, STS role) per sync per run,
+    # not per day: a backfill run holds 61 days of the same sync.
+    opened: dict[str, tuple[Sync, Destination]] = {}
     for key in _partition_keys(context):
         day, sync_id = split_key(key)
-        sync = get_sync(engine, sync_id)
+        sync = opened[sync_id][0] if sync_id in opened else get_sync(engine, sync_id)
         # Shared export lock from reading the staged file to the subject index: an
         # erasure step never runs between them (resources/locks.py says why).
         with export_lock(engine, sync.workspace_id):
             stage = StageResult.load(sync_id, day)
             try:
                 # Opening the destination and the first write count as the export's too.
-                dest = destinations.open(sync)
-                if sync_id not in schema_written:
-                    write_schema_doc(dest, sync_id)
-                    schema_written.add(sync_id)
+                if sync_id not in opened:
+                    opened[sync_id] = (sync, destinations.open(sync))
+                    write_schema_doc(opened[sync_id][1], sync_id)
+                dest = opened[sync_id][1]
                 result = export_day(stage, sync.formats, sync.compression, dest)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -264,7 +267,7 @@ def events_export(
             f"{key}: exported {result.rows} rows in {len(result.files)} files "
             f"({result.bytes} bytes) to {dest.describe()}"
         )
-    for sync_id in schema_written:
+    for sync_id in opened:
         record_run_success(engine, sync_id)  # a good run resets the failure count
     # In the export's own step: a separate check step would be one more process
     # per run under the multiprocess executor (a dozen per 365-day backfill).
