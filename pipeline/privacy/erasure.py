@@ -561,7 +561,7 @@ def _purge_and_count(engine: Engine, req: ledger.PrivacyRequest) -> tuple[dict, 
     the DELETE and the count makes the count non-zero: purge again (a few times)."""
     purged: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for _ in range(5):
+    for _ in range(20):  # a steady ingest of the subjects can need more than a few
         with engine.begin() as conn:
             for name, n in _purge_store(conn, req).items():
                 purged[name] = purged.get(name, 0) + n
