@@ -24,7 +24,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 demo: install
-	$(BIN)/python -m pipeline.demo_run
+	$(BIN)/python -m pipeline.demo.run
 
 # A Dagster Celery worker for EVENTSYNC_EXECUTOR=celery runs (docs/deploy.md). Broker and
 # result backend from EVENTSYNC_CELERY_BROKER / EVENTSYNC_CELERY_BACKEND; WORKER_CONCURRENCY

@@ -6,20 +6,20 @@ import os
 
 import dagster as dg
 
-from assets.events import events_daily, events_export
-from pipeline.executors import executor_from_env
-from pipeline.freshness import export_freshness_sensor
-from pipeline.jobs import daily_sync_job
-from pipeline.privacy_jobs import (
+from pipeline.defs.executors import executor_from_env
+from pipeline.defs.exports import events_daily, events_export
+from pipeline.defs.freshness import export_freshness_sensor
+from pipeline.defs.jobs import daily_sync_job
+from pipeline.defs.privacy_jobs import (
     access_export_job,
     erasure_job,
     retention_job,
     retention_schedule,
 )
-from pipeline.privacy_sensors import privacy_failure_sensor, privacy_request_sensor
-from pipeline.resync_schedule import resync_job, weekly_resync_schedule
-from pipeline.schedules import daily_sync_schedule
-from pipeline.sensors import new_sync_sensor
+from pipeline.defs.privacy_sensors import privacy_failure_sensor, privacy_request_sensor
+from pipeline.defs.resync import resync_job, weekly_resync_schedule
+from pipeline.defs.schedules import daily_sync_schedule
+from pipeline.defs.sensors import new_sync_sensor
 from resources.destinations.resource import DestinationsResource
 from resources.store import EventStoreResource
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select, update
 
-from pipeline.errors import ConfigError, NotFound
 from resources import keys
 from resources.clock import now_iso
+from resources.errors import ConfigError, NotFound
 from resources.schema import api_keys, workspaces
 
 MAX_RETENTION_DAYS = 3650

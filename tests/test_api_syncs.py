@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from assets.export import export_day, record_export, record_failure
 from assets.staging import stage_day
 from pipeline.api import create_app
-from pipeline.syncs import create_sync
+from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.destinations.base import parse_destination
 from resources.destinations.local import LocalDestination

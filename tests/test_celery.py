@@ -17,8 +17,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.executors import CELERY_QUEUE, executor_from_env, executor_name
+from pipeline.defs.executors import CELERY_QUEUE, executor_from_env, executor_name
+from resources.errors import ConfigError
 from tests.dagster_code.trivial import trivial_job_celery
 from tests.fixtures.broker import Broker
 
@@ -138,8 +138,8 @@ def test_same_partition_is_byte_identical_on_every_executor(
 ) -> None:
     """One day of one sync, event store on PostgreSQL, exported with the in-process,
     multiprocess and Celery executors (a real worker): the same bytes every time."""
-    from pipeline.partitions import partition_key
-    from pipeline.syncs import create_sync
+    from pipeline.defs.partitions import partition_key
+    from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.store import engine_for, upgrade
     from tests.dagster_code import export as export_jobs

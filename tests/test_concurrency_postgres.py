@@ -80,7 +80,7 @@ def ingest_worker(
     what was sent, accepted and rejected to `out` as JSON. Accepted events of erased
     users are classed by when their batch ran: `early` (committed before the erasure
     began), `late` (sent after it completed), else `during`."""
-    from pipeline.ingest import ingest_events
+    from pipeline.ingest.rules import ingest_events
 
     engine = _engine()
     rnd = random.Random(worker)
@@ -143,7 +143,7 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     from assets.export import export_day, record_export
     from assets.staging import StageResult, stage_day
     from pipeline.privacy.erasure import default_opener
-    from pipeline.syncs import get_sync
+    from pipeline.syncs.config import get_sync
     from resources.locks import export_lock
     from resources.store import database_url
 
@@ -242,7 +242,7 @@ def _seed(engine, ws: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-d
 def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_path: Path):
     from assets.staging import quarantine_path, staging_dir
     from pipeline.privacy import ledger
-    from pipeline.syncs import create_sync
+    from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.schema import events, suppressions, user_profiles
     from resources.store import engine_for
@@ -432,7 +432,7 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     from assets.export import export_day, record_export
     from assets.staging import stage_day, staging_dir
     from pipeline.privacy import erasure, ledger
-    from pipeline.syncs import create_sync
+    from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.locks import export_lock
     from resources.schema import export_subjects
@@ -507,9 +507,9 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
 
     from assets.staging import quarantine_path, staging_dir
     from pipeline.api import create_app
-    from pipeline.ingest import ingest_events
+    from pipeline.ingest.rules import ingest_events
     from pipeline.privacy import ledger
-    from pipeline.syncs import create_sync
+    from pipeline.syncs.config import create_sync
     from resources.schema import events, export_ledger, export_subjects, user_profiles
     from resources.store import engine_for
     from tests.test_privacy_erasure import (

@@ -7,10 +7,10 @@ import json
 
 from click.testing import CliRunner
 
-from pipeline.syncs import create_sync
+from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.destinations import DestinationSettings, open_destination
-from resources.destinations.check import PROBE_PREFIX, check_destination, sync_test_command
+from resources.destinations.probe import PROBE_PREFIX, check_destination, sync_test_command
 from tests.faultproxy import FaultProxy, Respond
 from tests.fixtures.s3 import free_port
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 from dagster_gcp import GCSResource
 
-from pipeline.syncs import Sync
+from pipeline.syncs.config import Sync
 from resources.destinations import (
     DestinationError,
     DestinationSettings,

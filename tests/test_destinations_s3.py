@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from pipeline.syncs import Sync
+from pipeline.syncs.config import Sync
 from resources.destinations import (
     DestinationError,
     DestinationSettings,

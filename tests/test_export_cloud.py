@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from assets.events import events_daily, events_export
-from pipeline.ingest import insert_event_rows
-from pipeline.partitions import partition_key
-from pipeline.syncs import create_sync, update_sync
+from pipeline.defs.exports import events_daily, events_export
+from pipeline.defs.partitions import partition_key
+from pipeline.ingest.rules import insert_event_rows
+from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from resources.destinations.resource import DestinationsResource
 from resources.store import EventStoreResource

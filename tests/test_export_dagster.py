@@ -17,12 +17,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from pipeline.backfills import EXPORT_ASSETS
 from pipeline.definitions import defs
-from pipeline.partitions import partition_key
-from pipeline.schedules import daily_sync_schedule
-from pipeline.sensors import new_sync_sensor
-from pipeline.syncs import create_sync, update_sync
+from pipeline.defs.backfills import EXPORT_ASSETS
+from pipeline.defs.partitions import partition_key
+from pipeline.defs.schedules import daily_sync_schedule
+from pipeline.defs.sensors import new_sync_sensor
+from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import day_bounds_us
 from resources.schema import export_ledger, export_subjects

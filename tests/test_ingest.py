@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from assets.event_schema import EVENT_TYPES, MAX_ID_LENGTH, MAX_PROPERTIES_BYTES
-from pipeline.errors import EventsyncError
-from pipeline.ingest import ingest_events, ingest_file, validate_event
+from pipeline.ingest.rules import ingest_events, ingest_file, validate_event
 from pipeline.workspaces import create_workspace
 from resources.clock import to_us
+from resources.errors import EventsyncError
 from resources.schema import company_profiles, events, user_profiles
 
 

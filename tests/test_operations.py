@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from pipeline.api import create_app
 from pipeline.cli import main
-from pipeline.freshness import CHECK_NAME, export_freshness_sensor
-from pipeline.operations import freshness
-from pipeline.syncs import create_sync, get_sync, list_syncs
+from pipeline.defs.freshness import CHECK_NAME, export_freshness_sensor
+from pipeline.syncs.config import create_sync, get_sync, list_syncs
+from pipeline.syncs.health import freshness
 from pipeline.workspaces import create_workspace
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import materialize_day, tick_sensor

@@ -243,7 +243,7 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
     from dagster._core.execution.backfill import BulkActionStatus
     from sqlalchemy import select
 
-    from pipeline.syncs import create_sync
+    from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.schema import export_ledger
     from resources.store import engine_for

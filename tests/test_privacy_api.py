@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from pipeline.api import create_app
-from pipeline.api_privacy import TokenBucket
+from pipeline.api.privacy import TokenBucket
 from pipeline.privacy import ledger
 from pipeline.workspaces import create_workspace
 from resources.schema import privacy_request_log, privacy_requests

@@ -18,15 +18,15 @@ from dagster_aws.s3 import S3Resource
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 
-from assets.events import events_daily, events_export
 from assets.staging import quarantine_path, staging_dir
 from pipeline.api import create_app
-from pipeline.ingest import ingest_events
-from pipeline.partitions import partition_key
+from pipeline.defs.exports import events_daily, events_export
+from pipeline.defs.partitions import partition_key
+from pipeline.defs.privacy_jobs import JOB_BY_KIND
+from pipeline.defs.privacy_sensors import privacy_failure_sensor, privacy_request_sensor
+from pipeline.ingest.rules import ingest_events
 from pipeline.privacy import ledger
-from pipeline.privacy_jobs import JOB_BY_KIND
-from pipeline.privacy_sensors import privacy_failure_sensor, privacy_request_sensor
-from pipeline.syncs import create_sync
+from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.destinations.resource import DestinationsResource
 from resources.schema import events, export_ledger, export_subjects, user_profiles

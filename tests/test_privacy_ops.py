@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from assets.events import events_daily, events_export
 from assets.staging import staging_dir
 from pipeline.cli import main
-from pipeline.partitions import partition_key
+from pipeline.defs.exports import events_daily, events_export
+from pipeline.defs.partitions import partition_key
+from pipeline.defs.privacy_jobs import retention_job, retention_schedule
 from pipeline.privacy import ledger
-from pipeline.privacy_jobs import retention_job, retention_schedule
-from pipeline.syncs import create_sync
+from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import utcnow
 from resources.destinations.resource import DestinationsResource
@@ -149,7 +149,7 @@ def test_retried_request_skips_finished_steps(engine: Engine, tmp_path):
 
 
 def test_request_sensor_queues_once_and_advances_its_cursor(engine: Engine, instance):
-    from pipeline.privacy_sensors import privacy_request_sensor
+    from pipeline.defs.privacy_sensors import privacy_request_sensor
 
     ws = create_workspace(engine, "acme").workspace_id
     era = ledger.create_request(engine, ws, "erasure", ["u1"], [], "test")

@@ -12,16 +12,16 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, text
 
-from assets.events import events_daily, events_export
 from assets.export import export_day, record_export
 from assets.extract import day_fingerprints
 from assets.staging import stage_day
-from pipeline.backfills import EXPORT_ASSETS
 from pipeline.cli import main
-from pipeline.partitions import partition_key, split_key
-from pipeline.resync import plan_resync
-from pipeline.resync_schedule import resync_job, weekly_resync_schedule
-from pipeline.syncs import create_sync, get_sync
+from pipeline.defs.backfills import EXPORT_ASSETS
+from pipeline.defs.exports import events_daily, events_export
+from pipeline.defs.partitions import partition_key, split_key
+from pipeline.defs.resync import resync_job, weekly_resync_schedule
+from pipeline.syncs.config import create_sync, get_sync
+from pipeline.syncs.resync import plan_resync
 from pipeline.workspaces import create_workspace
 from resources.clock import to_us
 from resources.destinations.base import parse_destination

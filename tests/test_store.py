@@ -8,10 +8,10 @@ import json
 import pytest
 from sqlalchemy import insert, inspect, select, text
 
-from pipeline import syncs as sync_ops
 from pipeline import workspaces as ws_ops
-from pipeline.errors import ConfigError, NotFound
+from pipeline.syncs import config as sync_ops
 from resources import keys
+from resources.errors import ConfigError, NotFound
 from resources.schema import events, metadata
 from resources.store import engine_for, upgrade
 from tests.fixtures.postgres import libpq_url, start_throwaway_postgres

@@ -41,7 +41,6 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from assets.event_schema import SCHEMA_VERSION
 from assets.export import MANIFEST, day_prefix
 from assets.staging import QUARANTINE_FILE, STAGED_FILE, SUMMARY_FILE
-from pipeline.errors import EventsyncError
 from pipeline.privacy import ledger
 from pipeline.privacy.files import (
     CONTENT_TYPE,
@@ -50,10 +49,11 @@ from pipeline.privacy.files import (
     filter_export_bytes,
     filter_parquet_file,
 )
-from pipeline.syncs import Sync, get_sync, list_syncs
+from pipeline.syncs.config import Sync, get_sync, list_syncs
 from resources.clock import now_iso
 from resources.destinations import open_destination
 from resources.destinations.base import Destination, DestinationError
+from resources.errors import EventsyncError
 from resources.locks import export_lock
 from resources.schema import (
     company_profiles,

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from pipeline.errors import ConfigError, EventsyncError, NotFound
 from resources.clock import now_iso
+from resources.errors import ConfigError, EventsyncError, NotFound
 from resources.schema import privacy_request_log, privacy_requests
 
 KINDS = ("erasure", "access_export")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select
 
 from pipeline.privacy.ledger import audit
-from pipeline.syncs import list_syncs
+from pipeline.syncs.config import list_syncs
 from resources.clock import day_bounds_us, utcnow
 from resources.schema import events, workspaces
 from resources.store import data_root

@@ -196,7 +196,7 @@ def open_destination(
     sync_id: str = "-",
     settings: DestinationSettings | None = None,
 ) -> Destination:
-    """The destination for a sync's URI and options (see pipeline.syncs.OPTION_KEYS)."""
+    """The destination for a sync's URI and options (see pipeline.syncs.config.OPTION_KEYS)."""
     from resources.destinations.gcs import GCSDestination
     from resources.destinations.s3 import S3Destination
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pipeline.errors import ConfigError
+from resources.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class DestinationsResource(dg.ConfigurableResource):
         )
 
     def open(self, sync: Any) -> Destination:
-        """`sync` is a pipeline.syncs.Sync (destination URI, options, id)."""
+        """`sync` is a pipeline.syncs.config.Sync (destination URI, options, id)."""
         return open_destination(
             sync.destination, sync.options, sync_id=sync.id, settings=self.settings()
         )

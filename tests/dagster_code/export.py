@@ -7,10 +7,10 @@ worker processes."""
 
 import dagster as dg
 
-from assets.events import events_daily, events_export
 from pipeline.definitions import _store
-from pipeline.executors import executor_from_env
-from pipeline.jobs import daily_sync_job
+from pipeline.defs.executors import executor_from_env
+from pipeline.defs.exports import events_daily, events_export
+from pipeline.defs.jobs import daily_sync_job
 from resources.destinations.resource import DestinationsResource
 
 

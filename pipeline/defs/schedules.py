@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import dagster as dg
 
-from pipeline.jobs import daily_sync_job
-from pipeline.partitions import partition_key, sync_partitions
-from pipeline.syncs import Sync, list_syncs
+from pipeline.defs.jobs import daily_sync_job
+from pipeline.defs.partitions import partition_key, sync_partitions
+from pipeline.syncs.config import Sync, list_syncs
 from resources.store import EventStoreResource
 
 DESTINATION_TAG = "eventsync/destination"

@@ -1,5 +1,5 @@
 """The freshness check of `events_export`: every enabled sync has yesterday exported
-by 06:00 UTC (`pipeline.operations.freshness`).
+by 06:00 UTC (`pipeline.syncs.health.freshness`).
 
 Two ways to the same verdict, both shown on the asset's Checks tab:
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline.operations import freshness
+from pipeline.syncs.health import freshness
 from resources.store import EventStoreResource
 
 CHECK_NAME = "export_freshness"

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from assets.event_schema import EVENT_TYPES
-from pipeline.errors import ConfigError, NotFound
 from resources.clock import now_iso
 from resources.destinations.base import parse_destination
+from resources.errors import ConfigError, NotFound
 from resources.schema import syncs
 
 FORMATS = ("parquet", "csv", "jsonl")

@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from pipeline.errors import ConfigError, NotFound
-from pipeline.ingest import insert_event_rows, upsert_profiles
+from pipeline.ingest.rules import insert_event_rows, upsert_profiles
 from resources.clock import US_PER_DAY, day_bounds_us, utcnow
+from resources.errors import ConfigError, NotFound
 from resources.schema import events
 from resources.store import dagster_home
 
@@ -419,7 +419,7 @@ class _DayGenerator:
 def _ensure_workspace_and_sync(
     engine: Engine, days: int, destination: str | Path | None
 ) -> dict[str, Any]:
-    from pipeline.syncs import create_sync, get_sync
+    from pipeline.syncs.config import create_sync, get_sync
     from pipeline.workspaces import create_workspace, get_workspace
 
     ids: dict[str, Any] = {"workspace_id": DEMO_WORKSPACE_ID, "sync_id": DEMO_SYNC_ID}

@@ -15,8 +15,7 @@ import json
 import dagster as dg
 from sqlalchemy import func, select
 
-from pipeline.privacy import ledger
-from pipeline.privacy_jobs import (
+from pipeline.defs.privacy_jobs import (
     ATTEMPT_TAG,
     JOB_BY_KIND,
     REQUEST_TAG,
@@ -24,6 +23,7 @@ from pipeline.privacy_jobs import (
     erasure_job,
     run_config,
 )
+from pipeline.privacy import ledger
 from resources.schema import privacy_request_log
 from resources.store import EventStoreResource
 

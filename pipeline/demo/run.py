@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pipeline.demo import seed_demo
+from pipeline.demo.seed import seed_demo
 from resources.store import PROJECT_ROOT, dagster_home, database_url, engine_for, upgrade
 
 UI = ("127.0.0.1", int(os.environ.get("EVENTSYNC_UI_PORT", "3000")))

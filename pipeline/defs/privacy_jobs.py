@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline.privacy import access_export, erasure, ledger, retention
-from pipeline.syncs import Sync
+from pipeline.syncs.config import Sync
 from resources.destinations.base import Destination
 from resources.destinations.resource import DestinationsResource
 from resources.store import EventStoreResource

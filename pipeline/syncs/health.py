@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
-from pipeline.errors import ConfigError
-from pipeline.syncs import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
+from pipeline.syncs.config import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
 from resources.clock import now_iso, parse_day, utcnow
+from resources.errors import ConfigError
 from resources.schema import export_ledger, syncs
 
 DEFAULT_FAILURE_THRESHOLD = 3

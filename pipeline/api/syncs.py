@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Query
 
-from pipeline.api_auth import EngineDep, WorkspaceDep
-from pipeline.errors import ConfigError, NotFound
-from pipeline.operations import day_statuses, sync_status, workspace_status
-from pipeline.syncs import get_sync
+from pipeline.api.auth import EngineDep, WorkspaceDep
+from pipeline.syncs.config import get_sync
+from pipeline.syncs.health import day_statuses, sync_status, workspace_status
 from resources.clock import utcnow
+from resources.errors import ConfigError, NotFound
 
 router = APIRouter(prefix="/v1", tags=["syncs"])
 

@@ -6,7 +6,7 @@ asset daemons turn such a request into a backfill; the scheduler daemon submits
 run requests as runs of the schedule's job and ignores ``asset_graph_subset``.
 So `resync_job` plans every sync (one fingerprint query each) and queues one
 asset backfill per sync holding exactly its changed days -- the same
-`pipeline.backfills.submit_backfill` the CLI uses -- which the daemon runs
+`pipeline.defs.backfills.submit_backfill` the CLI uses -- which the daemon runs
 batched by the assets' BackfillPolicy. The run's log and metadata say which days
 were requested and why.
 """
@@ -15,7 +15,7 @@ from datetime import date
 
 import dagster as dg
 
-from pipeline.resync import DEFAULT_WINDOW_DAYS, resync_all
+from pipeline.syncs.resync import DEFAULT_WINDOW_DAYS, resync_all
 from resources.store import EventStoreResource
 
 

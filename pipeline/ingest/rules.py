@@ -33,8 +33,8 @@ from assets.event_schema import (
     REQUIRED_FIELDS,
     SCHEMA_VERSION,
 )
-from pipeline.errors import EventsyncError
 from resources.clock import to_us, utcnow
+from resources.errors import EventsyncError
 from resources.schema import company_profiles, events, user_profiles
 
 # Timestamps outside [2000-01-01, now + 1 day] are mistakes (seconds sent as ms, a

@@ -21,7 +21,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline.errors import ConfigError
+from resources.errors import ConfigError
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
 DEFAULT_EXECUTOR = "multiprocess"

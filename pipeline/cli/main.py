@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from pipeline.errors import EventsyncError
+from resources.errors import EventsyncError
 from resources.store import database_url, engine_for, upgrade
 
 
@@ -208,7 +208,7 @@ def sync_create(
 ) -> None:
     """Create a sync. Its destination cannot change afterwards; the new-sync sensor
     backfills its last --backfill-days days."""
-    from pipeline.syncs import create_sync
+    from pipeline.syncs.config import create_sync
 
     s = create_sync(
         _engine(),
@@ -230,7 +230,7 @@ def sync_create(
 @command
 def sync_list(workspace_id: str | None, as_json: bool) -> None:
     """List syncs."""
-    from pipeline.syncs import list_syncs
+    from pipeline.syncs.config import list_syncs
 
     data = [s.to_dict() for s in list_syncs(_engine(), workspace_id)]
     _emit(data, as_json, lambda d: "\n".join(_sync_line(s) for s in d) or "no syncs")
@@ -241,7 +241,7 @@ def sync_list(workspace_id: str | None, as_json: bool) -> None:
 @command
 def sync_show(sync_id: str, as_json: bool) -> None:
     """Show one sync's settings."""
-    from pipeline.syncs import get_sync
+    from pipeline.syncs.config import get_sync
 
     _emit(get_sync(_engine(), sync_id).to_dict(), as_json)
 
@@ -276,7 +276,7 @@ def sync_update(
     as_json: bool,
 ) -> None:
     """Change a sync's title, formats, compression, filters, backfill days or state."""
-    from pipeline.syncs import update_sync
+    from pipeline.syncs.config import update_sync
 
     changes: dict[str, Any] = {
         "destination": destination,
@@ -307,9 +307,9 @@ def sync_backfill(sync_id: str, days: int | None, as_json: bool) -> None:
 
     import dagster as dg
 
-    from pipeline.backfills import submit_backfill
-    from pipeline.partitions import closed_days
-    from pipeline.syncs import get_sync
+    from pipeline.defs.backfills import submit_backfill
+    from pipeline.defs.partitions import closed_days
+    from pipeline.syncs.config import get_sync
 
     s = get_sync(_engine(), sync_id)
     window = closed_days(days or s.backfill_days, datetime.now(UTC).date())
@@ -339,7 +339,7 @@ def sync_test(sync_id: str, as_json: bool) -> None:
     """Check the sync's destination before the first export: write a probe under
     _eventsync/test/ with the configured encryption; say exactly what is wrong when it
     fails (exit status 1). List/read/delete are reported for information."""
-    from resources.destinations.check import human_summary, run_sync_test
+    from resources.destinations.probe import human_summary, run_sync_test
 
     result = run_sync_test(_engine(), sync_id)
     _emit(result, as_json, human_summary)
@@ -356,8 +356,8 @@ def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
     """Re-export the days (within N days back) whose source changed since their export:
     one fingerprint query, compared with the export ledger; queues an asset backfill of
     exactly those days on the Dagster instance ($DAGSTER_HOME)."""
-    from pipeline.resync import plan_resync, resync_sync
-    from pipeline.syncs import get_sync
+    from pipeline.syncs.config import get_sync
+    from pipeline.syncs.resync import plan_resync, resync_sync
 
     if dry_run:
         data = plan_resync(_engine(), get_sync(_engine(), sync_id), days).to_dict()
@@ -386,7 +386,7 @@ def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
 @command
 def sync_resume(sync_id: str, as_json: bool) -> None:
     """Resume a sync paused after consecutive failed exports (clears the reason)."""
-    from pipeline.operations import resume_sync
+    from pipeline.syncs.health import resume_sync
 
     s = resume_sync(_engine(), sync_id)
     _emit(s.to_dict(), as_json, lambda d: f"resumed {d['id']}; failures reset to 0")
@@ -401,8 +401,8 @@ def sync_status_cmd(sync_id: str, first: str | None, last: str | None, as_json: 
     """Where the sync stands: last exported day, lag, pause reason, per-day status."""
     from datetime import UTC, datetime, timedelta
 
-    from pipeline.operations import day_statuses, sync_status
-    from pipeline.syncs import get_sync
+    from pipeline.syncs.config import get_sync
+    from pipeline.syncs.health import day_statuses, sync_status
 
     s = get_sync(_engine(), sync_id)
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
@@ -448,7 +448,7 @@ def sync_status_cmd(sync_id: str, first: str | None, last: str | None, as_json: 
 def ingest_cmd(workspace_id: str, rejects_path: str | None, file: str, as_json: bool) -> None:
     """Load events from a JSON-lines (.jsonl/.ndjson/.json) or CSV file, optionally .gz.
     Valid events are stored; each rejected line goes to the rejects file with its reason."""
-    from pipeline.ingest import ingest_file
+    from pipeline.ingest.rules import ingest_file
 
     result = ingest_file(_engine(), workspace_id, file, rejects_path=rejects_path)
     data = {
@@ -481,7 +481,7 @@ def demo() -> None:
 def demo_seed(days: int, events_per_day: int, seed_value: int, as_json: bool) -> None:
     """Create the demo workspace and local sync and write deterministic events for the
     last D UTC days (with some late and some invalid rows). Safe to re-run."""
-    from pipeline.demo import seed_demo
+    from pipeline.demo.seed import seed_demo
 
     upgrade()
     result = seed_demo(_engine(), days=days, events_per_day=events_per_day, seed=seed_value)
@@ -506,7 +506,7 @@ def api_cmd(host: str, port: int) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
-    from pipeline.api import create_app
+    from pipeline.api.app import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 

@@ -15,9 +15,9 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from dagster._core.execution.backfill import PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
-from pipeline.partitions import partition_key, partitions
-from pipeline.schedules import ensure_sync_partitions, run_tags
-from pipeline.syncs import Sync
+from pipeline.defs.partitions import partition_key, partitions
+from pipeline.defs.schedules import ensure_sync_partitions, run_tags
+from pipeline.syncs.config import Sync
 
 EXPORT_ASSETS = (dg.AssetKey("events_daily"), dg.AssetKey("events_export"))
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from pipeline.backfills import backfill_request
-from pipeline.partitions import closed_days
-from pipeline.schedules import ensure_sync_partitions
-from pipeline.syncs import list_syncs
+from pipeline.defs.backfills import backfill_request
+from pipeline.defs.partitions import closed_days
+from pipeline.defs.schedules import ensure_sync_partitions
+from pipeline.syncs.config import list_syncs
 from resources.store import EventStoreResource
 
 

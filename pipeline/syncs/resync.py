@@ -27,9 +27,9 @@ import dagster as dg
 from sqlalchemy import Engine, select
 
 from assets.extract import Fingerprint, day_fingerprints
-from pipeline.errors import ConfigError
-from pipeline.syncs import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
+from pipeline.syncs.config import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
 from resources.clock import utcnow
+from resources.errors import ConfigError
 from resources.schema import export_ledger
 
 DEFAULT_WINDOW_DAYS = MAX_BACKFILL_DAYS
@@ -143,7 +143,7 @@ def resync_sync(
 ) -> ResyncOutcome:
     """Plan one sync's re-sync and queue an asset backfill of exactly the changed days
     (the daemon runs it, batched by the assets' BackfillPolicy)."""
-    from pipeline.backfills import submit_backfill
+    from pipeline.defs.backfills import submit_backfill
 
     sync = get_sync(engine, sync_id)
     plan = plan_resync(engine, sync, window_days, today)

@@ -125,7 +125,7 @@ def check_destination(destination: Destination) -> dict[str, Any]:
 
 def run_sync_test(engine: Any, sync_id: str, settings: Any = None) -> dict[str, Any]:
     """Open the sync's destination (plain factory, no Dagster) and check it."""
-    from pipeline.syncs import get_sync
+    from pipeline.syncs.config import get_sync
     from resources.destinations import open_destination
 
     sync = get_sync(engine, sync_id)
@@ -169,7 +169,7 @@ def human_summary(result: dict[str, Any]) -> str:
 def _make_sync_test_command() -> Any:
     import click
 
-    from pipeline.errors import EventsyncError
+    from resources.errors import EventsyncError
 
     @click.command("test")
     @click.argument("sync_id")

@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select
 
-from pipeline.api_auth import EngineDep
-from pipeline.api_events import router as events_router
-from pipeline.api_privacy import router as privacy_router
-from pipeline.api_syncs import router as syncs_router
+from pipeline.api.auth import EngineDep
+from pipeline.api.events import router as events_router
+from pipeline.api.privacy import router as privacy_router
+from pipeline.api.syncs import router as syncs_router
 from resources.schema import workspaces
 
 try:

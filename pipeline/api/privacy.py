@@ -21,10 +21,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.api_auth import EngineDep, current_workspace
-from pipeline.errors import ConfigError, NotFound
+from pipeline.api.auth import EngineDep, current_workspace
 from pipeline.privacy import ledger
 from resources import keys
+from resources.errors import ConfigError, NotFound
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
 

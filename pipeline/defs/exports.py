@@ -20,11 +20,11 @@ from assets.export import (
     write_schema_doc,
 )
 from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
-from pipeline.freshness import CHECK_NAME as FRESHNESS_CHECK
-from pipeline.freshness import evaluate_freshness
-from pipeline.operations import record_run_failure, record_run_success
-from pipeline.partitions import partitions, split_key
-from pipeline.syncs import Sync, get_sync
+from pipeline.defs.freshness import CHECK_NAME as FRESHNESS_CHECK
+from pipeline.defs.freshness import evaluate_freshness
+from pipeline.defs.partitions import partitions, split_key
+from pipeline.syncs.config import Sync, get_sync
+from pipeline.syncs.health import record_run_failure, record_run_success
 from resources.destinations.base import Destination
 from resources.destinations.resource import DestinationsResource
 from resources.locks import export_lock

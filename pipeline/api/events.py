@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline.api_auth import EngineDep, WorkspaceDep
-from pipeline.ingest import ingest_events
+from pipeline.api.auth import EngineDep, WorkspaceDep
+from pipeline.ingest.rules import ingest_events
 
 MAX_EVENTS_PER_REQUEST = 1_000
 

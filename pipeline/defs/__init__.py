@@ -1,0 +1,1 @@
+"""Dagster wiring, one module per domain; `pipeline.definitions` merges them."""

@@ -1,0 +1,1 @@
+"""The demo: deterministic synthetic data (`seed`) and `make demo` (`run`)."""

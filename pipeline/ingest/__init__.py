@@ -1,0 +1,1 @@
+"""Strict ingestion into the event store."""

@@ -1,0 +1,1 @@
+"""Syncs: configuration, health (auto-pause, status, freshness), re-sync planning."""

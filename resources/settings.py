@@ -1,0 +1,174 @@
+"""Every setting eventsync reads from the environment, in one place.
+
+Values are read when asked for (not cached at import), so a test or a process that
+changes its environment sees the change. A bad value fails with a ConfigError naming
+the variable. Secrets (the store URL may hold a password, the Celery broker URL too)
+are handed to Dagster as ``EnvVar``/``{"env": ...}`` by the wiring that uses them, so
+they never land in run config.
+
+| variable | default | read by |
+|---|---|---|
+| DAGSTER_HOME | the project's ``dagster_home/`` | every entry point |
+| EVENTSYNC_DATABASE_URL | SQLite ``$DAGSTER_HOME/eventsync.db`` | event store |
+| EVENTSYNC_DATA_DIR | ``$DAGSTER_HOME/eventsync`` | staging, quarantine, locks |
+| EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
+| EVENTSYNC_EXECUTOR | multiprocess | Definitions |
+| EVENTSYNC_MAX_CONCURRENT_STEPS | (executor default) | multiprocess executor |
+| EVENTSYNC_CELERY_BROKER / _BACKEND | amqp://guest:guest@127.0.0.1:5672// / rpc:// | celery |
+| EVENTSYNC_PAUSE_AFTER_FAILURES | 3 | sync health |
+| EVENTSYNC_PRIVACY_RATE / _BURST | 60 per minute / 20 | API |
+| EVENTSYNC_S3_ENDPOINT_URL, EVENTSYNC_STS_ENDPOINT_URL | AWS | destinations |
+| AWS_REGION / AWS_DEFAULT_REGION | - | destinations |
+| EVENTSYNC_GCS_PROJECT | - | destinations |
+| EVENTSYNC_DEST_MAX_ATTEMPTS | 6 | destinations |
+| EVENTSYNC_MULTIPART_THRESHOLD_MB / _PART_MB | 64 / 16 | S3 |
+| EVENTSYNC_UI_PORT / EVENTSYNC_API_PORT | 3000 / 8000 | ``make demo`` |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from resources.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+DEFAULT_BACKEND = "rpc://"
+
+
+def raw(name: str) -> str | None:
+    """The variable's value, or None when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def is_set(name: str) -> bool:
+    return raw(name) is not None
+
+
+def integer(name: str, default: int, minimum: int | None = None) -> int:
+    value = raw(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(name, f"must be >= {minimum}, got {number}")
+    return number
+
+
+def number(name: str, default: float, minimum: float | None = None) -> float:
+    value = raw(name)
+    if value is None:
+        return default
+    try:
+        out = float(value)
+    except ValueError:
+        raise ConfigError(name, f"must be a number, got {value!r}") from None
+    if minimum is not None and out < minimum:
+        raise ConfigError(name, f"must be >= {minimum}, got {out}")
+    return out
+
+
+# --- where things live -----------------------------------------------------------------
+def dagster_home() -> Path:
+    """$DAGSTER_HOME, else the project's dagster_home/ folder."""
+    home = raw("DAGSTER_HOME")
+    return Path(home).resolve() if home else PROJECT_ROOT / "dagster_home"
+
+
+def ensure_dagster_home() -> Path:
+    """Set DAGSTER_HOME for this process (and its children) when unset, so the CLI and
+    `make demo` use the same instance as `dagster` commands run from the project."""
+    home = dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def data_root() -> Path:
+    """Where eventsync keeps its own files (staging, quarantine, locks, privacy files)."""
+    root = raw("EVENTSYNC_DATA_DIR")
+    return Path(root).resolve() if root else dagster_home() / "eventsync"
+
+
+def database_url() -> str:
+    return raw("EVENTSYNC_DATABASE_URL") or f"sqlite:///{dagster_home() / 'eventsync.db'}"
+
+
+def partitions_start() -> str | None:
+    """EVENTSYNC_PARTITIONS_START (YYYY-MM-DD), or None for the default."""
+    return raw("EVENTSYNC_PARTITIONS_START")
+
+
+# --- orchestration ---------------------------------------------------------------------
+def executor() -> str:
+    return raw("EVENTSYNC_EXECUTOR") or "multiprocess"
+
+
+def max_concurrent_steps() -> int | None:
+    if not is_set("EVENTSYNC_MAX_CONCURRENT_STEPS"):
+        return None
+    return integer("EVENTSYNC_MAX_CONCURRENT_STEPS", 0, minimum=1)
+
+
+def celery_broker() -> str:
+    return raw("EVENTSYNC_CELERY_BROKER") or DEFAULT_BROKER
+
+
+def celery_backend() -> str:
+    return raw("EVENTSYNC_CELERY_BACKEND") or DEFAULT_BACKEND
+
+
+def pause_after_failures() -> int:
+    return integer("EVENTSYNC_PAUSE_AFTER_FAILURES", 3, minimum=1)
+
+
+# --- API -------------------------------------------------------------------------------
+def privacy_rate_per_minute() -> float:
+    return number("EVENTSYNC_PRIVACY_RATE", 60.0, minimum=0)
+
+
+def privacy_burst() -> int:
+    return integer("EVENTSYNC_PRIVACY_BURST", 20, minimum=1)
+
+
+# --- destinations ----------------------------------------------------------------------
+def s3_endpoint_url() -> str | None:
+    return raw("EVENTSYNC_S3_ENDPOINT_URL")
+
+
+def sts_endpoint_url() -> str | None:
+    return raw("EVENTSYNC_STS_ENDPOINT_URL") or s3_endpoint_url()
+
+
+def aws_region() -> str | None:
+    return raw("AWS_REGION") or raw("AWS_DEFAULT_REGION")
+
+
+def gcs_project() -> str | None:
+    return raw("EVENTSYNC_GCS_PROJECT")
+
+
+def dest_max_attempts() -> int:
+    return integer("EVENTSYNC_DEST_MAX_ATTEMPTS", 6, minimum=1)
+
+
+def multipart_threshold_mb() -> float:
+    return number("EVENTSYNC_MULTIPART_THRESHOLD_MB", 64, minimum=0)
+
+
+def multipart_part_mb() -> float:
+    return number("EVENTSYNC_MULTIPART_PART_MB", 16, minimum=0)
+
+
+# --- demo ------------------------------------------------------------------------------
+def ui_port() -> int:
+    return integer("EVENTSYNC_UI_PORT", 3000, minimum=1)
+
+
+def api_port() -> int:
+    return integer("EVENTSYNC_API_PORT", 8000, minimum=1)
