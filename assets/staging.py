@@ -19,7 +19,7 @@ from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
 from assets.extract import DayQuery, FingerprintAccumulator, stream_day
 from assets.validate import DayValidator
 from resources.locks import export_lock
-from resources.store import data_root
+from resources.settings import data_root
 
 STAGED_FILE = "events.parquet"
 SUMMARY_FILE = "_staged.json"

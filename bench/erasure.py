@@ -36,7 +36,7 @@ def _group_rows(ws: str, day: str, users: list[str], offset: int) -> pa.Table:
 def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> dict:
     from assets.export import export_day, record_export
     from assets.staging import stage_day
-    from pipeline.defs.partitions import closed_days
+    from pipeline.defs.exports.partitions import closed_days
     from pipeline.privacy import ledger
     from pipeline.privacy.erasure import run_erasure
     from pipeline.syncs.config import create_sync

@@ -215,10 +215,11 @@ def daemon_bench(work: Path, days: int, per_day: int, timeout: float) -> dict:
     from sqlalchemy import func, select
 
     from bench.data import day_table, load
-    from pipeline.defs.backfills import submit_backfill
-    from pipeline.defs.partitions import closed_days
+    from pipeline.defs.exports.backfills import submit_backfill
+    from pipeline.defs.exports.partitions import closed_days
+    from pipeline.defs.exports.resync import resync_sync
     from pipeline.syncs.config import create_sync, get_sync
-    from pipeline.syncs.resync import plan_resync, resync_sync
+    from pipeline.syncs.resync import plan_resync
     from pipeline.workspaces import create_workspace
     from resources.clock import to_us
     from resources.schema import export_ledger
@@ -405,14 +406,15 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
                 "```",
             ]
     if daemon:
-        from pipeline.defs.exports import BACKFILL_DAYS_PER_RUN
+        from pipeline.defs.exports.assets import BACKFILL_DAYS_PER_RUN
 
         lines += [
             "",
             "## Backfill, re-sync, re-export (SQLite store and Dagster storage, daemon)",
             "",
             f"One sync, {daemon['days']} days x {daemon['per_day']:,} events, submitted with "
-            "`pipeline.defs.backfills.submit_backfill` to a `dagster-daemon run` on the project's "
+            "`pipeline.defs.exports.backfills.submit_backfill` to a `dagster-daemon run` "
+            "on the project's "
             "dagster.yaml (2 concurrent runs, 1 per destination), BackfillPolicy "
             f"{BACKFILL_DAYS_PER_RUN} days/run, "
             "multiprocess executor.",

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
 
-from resources.store import data_root
+from resources.settings import data_root
 
 # First key of the two-int advisory lock: the "eventsync export/erasure" namespace.
 LOCK_CLASS = 0x65730001

@@ -1,12 +1,8 @@
-"""Event store connection, configuration and migrations.
-
-SQLite under $DAGSTER_HOME by default; any SQLAlchemy URL through
-``EVENTSYNC_DATABASE_URL`` (PostgreSQL in production).
-"""
+"""Event store connection and migrations. Where the store is: resources/settings.py
+(SQLite under $DAGSTER_HOME by default; ``EVENTSYNC_DATABASE_URL`` in production)."""
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 
@@ -14,26 +10,7 @@ import dagster as dg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def dagster_home() -> Path:
-    """$DAGSTER_HOME, else the project's dagster_home/ folder."""
-    home = os.environ.get("DAGSTER_HOME")
-    return Path(home).resolve() if home else PROJECT_ROOT / "dagster_home"
-
-
-def data_root() -> Path:
-    """Where eventsync keeps its own files (staging, quarantine, local privacy files)."""
-    root = os.environ.get("EVENTSYNC_DATA_DIR")
-    return Path(root).resolve() if root else dagster_home() / "eventsync"
-
-
-def database_url() -> str:
-    url = os.environ.get("EVENTSYNC_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{dagster_home() / 'eventsync.db'}"
+from resources.settings import database_url
 
 
 @cache
@@ -61,6 +38,11 @@ def engine_for(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def default_engine() -> Engine:
+    """The configured event store's engine (what every entry point uses)."""
+    return engine_for(database_url())
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> str:

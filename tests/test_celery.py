@@ -138,7 +138,7 @@ def test_same_partition_is_byte_identical_on_every_executor(
 ) -> None:
     """One day of one sync, event store on PostgreSQL, exported with the in-process,
     multiprocess and Celery executors (a real worker): the same bytes every time."""
-    from pipeline.defs.partitions import partition_key
+    from pipeline.defs.exports.partitions import partition_key
     from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.store import engine_for, upgrade

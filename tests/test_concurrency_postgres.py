@@ -53,7 +53,8 @@ SEED_PER_DAY = 60
 
 # --- worker processes (module level: spawned children import this module) ----------
 def _engine():  # type: ignore[no-untyped-def]
-    from resources.store import database_url, engine_for
+    from resources.settings import database_url
+    from resources.store import engine_for
 
     return engine_for(database_url())
 
@@ -145,7 +146,7 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     from pipeline.privacy.erasure import default_opener
     from pipeline.syncs.config import get_sync
     from resources.locks import export_lock
-    from resources.store import database_url
+    from resources.settings import database_url
 
     engine = _engine()
     sync = get_sync(engine, sync_id)

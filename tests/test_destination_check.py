@@ -7,10 +7,11 @@ import json
 
 from click.testing import CliRunner
 
+from pipeline.cli import main
 from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.destinations import DestinationSettings, open_destination
-from resources.destinations.probe import PROBE_PREFIX, check_destination, sync_test_command
+from resources.destinations.probe import PROBE_PREFIX, check_destination
 from tests.faultproxy import FaultProxy, Respond
 from tests.fixtures.s3 import free_port
 
@@ -109,20 +110,18 @@ def test_cli_sync_test(engine, s3_env, s3_bucket):
     good = create_sync(engine, ws, f"s3://{s3_bucket}/exports", options={"sse": "AES256"})
     bad = create_sync(engine, ws, "s3://no-such-bucket-cli/exports")
     runner = CliRunner()
-    out = runner.invoke(sync_test_command, [good.id, "--json"])
+    out = runner.invoke(main, ["sync", "test", good.id, "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["ok"] and data["sync_id"] == good.id and data["encryption"]["sse"] == "AES256"
-    out = runner.invoke(sync_test_command, [bad.id])
+    out = runner.invoke(main, ["sync", "test", bad.id])
     assert out.exit_code == 1
     assert "no_such_bucket" in out.output and "no-such-bucket-cli" in out.output
-    out = runner.invoke(sync_test_command, ["sync_nope"])
+    out = runner.invoke(main, ["sync", "test", "sync_nope"])
     assert out.exit_code == 2
 
 
 def test_eventsync_cli_has_sync_test(engine, s3_env, s3_bucket):
-    from pipeline.cli import main
-
     ws = create_workspace(engine, "acme").workspace_id
     good = create_sync(engine, ws, f"s3://{s3_bucket}/exports")
     out = CliRunner().invoke(main, ["sync", "test", good.id])

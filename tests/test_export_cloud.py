@@ -15,13 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from pipeline.defs.exports import events_daily, events_export
-from pipeline.defs.partitions import partition_key
+from pipeline.defs.exports.assets import events_daily, events_export
+from pipeline.defs.exports.partitions import partition_key
+from pipeline.defs.resources import build_resources
 from pipeline.ingest.rules import insert_event_rows
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
-from resources.destinations.resource import DestinationsResource
-from resources.store import EventStoreResource
 from tests.factories import event_row, insert_day
 
 DAY = "2026-11-20"
@@ -40,7 +39,7 @@ def export(instance, sync_id: str, day: str = DAY) -> None:
         [events_daily, events_export],
         partition_key=str(partition_key(day, sync_id)),
         instance=instance,
-        resources={"store": EventStoreResource(), "destinations": DestinationsResource.from_env()},
+        resources=build_resources(),
     )
     assert result.success
 

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from pipeline.definitions import defs
-from pipeline.defs.backfills import EXPORT_ASSETS
-from pipeline.defs.partitions import partition_key
-from pipeline.defs.schedules import daily_sync_schedule
-from pipeline.defs.sensors import new_sync_sensor
+from pipeline.defs.exports.backfills import EXPORT_ASSETS
+from pipeline.defs.exports.partitions import partition_key
+from pipeline.defs.exports.schedules import daily_sync_schedule
+from pipeline.defs.exports.sensors import new_sync_sensor
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import day_bounds_us

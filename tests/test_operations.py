@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from pipeline.api import create_app
 from pipeline.cli import main
-from pipeline.defs.freshness import CHECK_NAME, export_freshness_sensor
+from pipeline.defs.exports.freshness import CHECK_NAME, export_freshness_sensor
 from pipeline.syncs.config import create_sync, get_sync, list_syncs
 from pipeline.syncs.health import freshness
 from pipeline.workspaces import create_workspace

@@ -20,10 +20,11 @@ from sqlalchemy import Engine, func, insert, select
 
 from assets.staging import quarantine_path, staging_dir
 from pipeline.api import create_app
-from pipeline.defs.exports import events_daily, events_export
-from pipeline.defs.partitions import partition_key
-from pipeline.defs.privacy_jobs import JOB_BY_KIND
-from pipeline.defs.privacy_sensors import privacy_failure_sensor, privacy_request_sensor
+from pipeline.defs.exports.assets import events_daily, events_export
+from pipeline.defs.exports.partitions import partition_key
+from pipeline.defs.privacy.jobs import JOB_BY_KIND
+from pipeline.defs.privacy.sensors import privacy_failure_sensor, privacy_request_sensor
+from pipeline.defs.resources import build_resources
 from pipeline.ingest.rules import ingest_events
 from pipeline.privacy import ledger
 from pipeline.syncs.config import create_sync
@@ -40,7 +41,7 @@ TARGET = "user-3"  # rows i=3 and i=16 of a factory day
 
 
 def good_resources() -> dict:
-    return {"store": EventStoreResource(), "destinations": DestinationsResource.from_env()}
+    return build_resources()
 
 
 def dead_s3_resources() -> dict:

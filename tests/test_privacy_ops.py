@@ -15,14 +15,14 @@ from sqlalchemy import Engine, select
 
 from assets.staging import staging_dir
 from pipeline.cli import main
-from pipeline.defs.exports import events_daily, events_export
-from pipeline.defs.partitions import partition_key
-from pipeline.defs.privacy_jobs import retention_job, retention_schedule
+from pipeline.defs.exports.assets import events_daily, events_export
+from pipeline.defs.exports.partitions import partition_key
+from pipeline.defs.privacy.jobs import retention_job, retention_schedule
+from pipeline.defs.resources import build_resources
 from pipeline.privacy import ledger
 from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import utcnow
-from resources.destinations.resource import DestinationsResource
 from resources.schema import events, export_subjects, privacy_request_log
 from resources.store import EventStoreResource
 from tests.factories import insert_day
@@ -51,7 +51,7 @@ def test_write_only_destination_gets_a_tombstone(engine: Engine, instance, moto_
         [events_daily, events_export],
         partition_key=str(partition_key(DAY, sync.id)),
         instance=instance,
-        resources={"store": EventStoreResource(), "destinations": DestinationsResource.from_env()},
+        resources=build_resources(),
     )
     assert result.success
 
@@ -149,7 +149,7 @@ def test_retried_request_skips_finished_steps(engine: Engine, tmp_path):
 
 
 def test_request_sensor_queues_once_and_advances_its_cursor(engine: Engine, instance):
-    from pipeline.defs.privacy_sensors import privacy_request_sensor
+    from pipeline.defs.privacy.sensors import privacy_request_sensor
 
     ws = create_workspace(engine, "acme").workspace_id
     era = ledger.create_request(engine, ws, "erasure", ["u1"], [], "test")

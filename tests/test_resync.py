@@ -16,10 +16,10 @@ from assets.export import export_day, record_export
 from assets.extract import day_fingerprints
 from assets.staging import stage_day
 from pipeline.cli import main
-from pipeline.defs.backfills import EXPORT_ASSETS
-from pipeline.defs.exports import events_daily, events_export
-from pipeline.defs.partitions import partition_key, split_key
-from pipeline.defs.resync import resync_job, weekly_resync_schedule
+from pipeline.defs.exports.assets import events_daily, events_export
+from pipeline.defs.exports.backfills import EXPORT_ASSETS
+from pipeline.defs.exports.partitions import partition_key, split_key
+from pipeline.defs.exports.resync import resync_job, weekly_resync_schedule
 from pipeline.syncs.config import create_sync, get_sync
 from pipeline.syncs.resync import plan_resync
 from pipeline.workspaces import create_workspace

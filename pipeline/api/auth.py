@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from pipeline.workspaces import authenticate
-from resources.store import database_url, engine_for
+from resources.store import default_engine
 
 # auto_error=False: we answer 401 (not 403) with our own message when the header is
 # missing; the scheme still shows up in OpenAPI so /docs has an "Authorize" button.
@@ -25,7 +25,7 @@ def get_engine(request: Request) -> Engine:
     """The app's engine, or the configured store (EVENTSYNC_DATABASE_URL) on first use."""
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
-        engine = engine_for(database_url())
+        engine = default_engine()
         request.app.state.engine = engine
     return engine
 

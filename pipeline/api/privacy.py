@@ -13,7 +13,6 @@ Retry-After (seconds).
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from typing import Annotated, Any, Literal
@@ -23,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline.api.auth import EngineDep, current_workspace
 from pipeline.privacy import ledger
-from resources import keys
+from resources import keys, settings
 from resources.errors import ConfigError, NotFound
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
@@ -54,10 +53,7 @@ class TokenBucket:
 def _limiter(request: Request) -> TokenBucket:
     limiter = getattr(request.app.state, "privacy_rate_limiter", None)
     if limiter is None:
-        limiter = TokenBucket(
-            float(os.environ.get("EVENTSYNC_PRIVACY_RATE", "60")),
-            int(os.environ.get("EVENTSYNC_PRIVACY_BURST", "20")),
-        )
+        limiter = TokenBucket(settings.privacy_rate_per_minute(), settings.privacy_burst())
         request.app.state.privacy_rate_limiter = limiter
     return limiter
 

@@ -15,11 +15,11 @@ from typing import Any
 import click
 
 from resources.errors import EventsyncError
-from resources.store import database_url, engine_for, upgrade
+from resources.store import default_engine, upgrade
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    return engine_for(database_url())
+    return default_engine()
 
 
 def _emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
@@ -305,15 +305,14 @@ def sync_backfill(sync_id: str, days: int | None, as_json: bool) -> None:
     instance ($DAGSTER_HOME); the daemon runs it in batches of 61 days, as from the UI."""
     from datetime import UTC, datetime
 
-    import dagster as dg
-
-    from pipeline.defs.backfills import submit_backfill
-    from pipeline.defs.partitions import closed_days
+    from pipeline.defs.exports.backfills import submit_backfill
+    from pipeline.defs.exports.partitions import closed_days
+    from pipeline.defs.instance import dagster_instance
     from pipeline.syncs.config import get_sync
 
     s = get_sync(_engine(), sync_id)
     window = closed_days(days or s.backfill_days, datetime.now(UTC).date())
-    with dg.DagsterInstance.get() as instance:
+    with dagster_instance() as instance:
         backfill_id = submit_backfill(instance, s, window, "cli backfill")
     data = {
         "backfill_id": backfill_id,
@@ -339,7 +338,8 @@ def sync_test(sync_id: str, as_json: bool) -> None:
     """Check the sync's destination before the first export: write a probe under
     _eventsync/test/ with the configured encryption; say exactly what is wrong when it
     fails (exit status 1). List/read/delete are reported for information."""
-    from resources.destinations.probe import human_summary, run_sync_test
+    from pipeline.syncs.probe import run_sync_test
+    from resources.destinations.probe import human_summary
 
     result = run_sync_test(_engine(), sync_id)
     _emit(result, as_json, human_summary)
@@ -356,16 +356,17 @@ def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
     """Re-export the days (within N days back) whose source changed since their export:
     one fingerprint query, compared with the export ledger; queues an asset backfill of
     exactly those days on the Dagster instance ($DAGSTER_HOME)."""
+    from pipeline.defs.exports.resync import resync_sync
     from pipeline.syncs.config import get_sync
-    from pipeline.syncs.resync import plan_resync, resync_sync
+    from pipeline.syncs.resync import plan_resync
 
     if dry_run:
         data = plan_resync(_engine(), get_sync(_engine(), sync_id), days).to_dict()
         data["backfill_id"] = None
     else:
-        import dagster as dg
+        from pipeline.defs.instance import dagster_instance
 
-        with dg.DagsterInstance.get() as instance:
+        with dagster_instance() as instance:
             data = resync_sync(_engine(), instance, sync_id, days).to_dict()
 
     def human(d: dict) -> str:

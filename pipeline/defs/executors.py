@@ -16,25 +16,22 @@ in run config or in the UI.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 
+from resources import settings
 from resources.errors import ConfigError
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
 DEFAULT_EXECUTOR = "multiprocess"
-DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-DEFAULT_BACKEND = "rpc://"
 # The queue dagster_celery's app routes every step to; workers listen on it.
 CELERY_QUEUE = "dagster"
 
 
 def executor_name(value: str | None = None) -> str:
     """The configured executor name, checked."""
-    name = (value if value is not None else os.environ.get("EVENTSYNC_EXECUTOR", "")).strip()
-    name = name or DEFAULT_EXECUTOR
+    name = (value if value is not None else settings.executor()).strip() or DEFAULT_EXECUTOR
     if name not in EXECUTORS:
         raise ConfigError(
             "EVENTSYNC_EXECUTOR", f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}"
@@ -42,23 +39,15 @@ def executor_name(value: str | None = None) -> str:
     return name
 
 
-def celery_broker() -> str:
-    return os.environ.get("EVENTSYNC_CELERY_BROKER") or DEFAULT_BROKER
-
-
-def celery_backend() -> str:
-    return os.environ.get("EVENTSYNC_CELERY_BACKEND") or DEFAULT_BACKEND
-
-
 def _from_env_or_default(var: str, default: str) -> Any:
-    return {"env": var} if os.environ.get(var) else default
+    return {"env": var} if settings.is_set(var) else default
 
 
 def celery_executor_config() -> dict[str, Any]:
     """Config for dagster_celery's ``celery_executor``; the same values the workers use."""
     return {
-        "broker": _from_env_or_default("EVENTSYNC_CELERY_BROKER", DEFAULT_BROKER),
-        "backend": _from_env_or_default("EVENTSYNC_CELERY_BACKEND", DEFAULT_BACKEND),
+        "broker": _from_env_or_default("EVENTSYNC_CELERY_BROKER", settings.DEFAULT_BROKER),
+        "backend": _from_env_or_default("EVENTSYNC_CELERY_BACKEND", settings.DEFAULT_BACKEND),
     }
 
 
@@ -68,13 +57,11 @@ def executor_from_env(value: str | None = None) -> dg.ExecutorDefinition:
     if name == "in_process":
         return dg.in_process_executor
     if name == "multiprocess":
-        max_concurrent = os.environ.get("EVENTSYNC_MAX_CONCURRENT_STEPS")
-        if not max_concurrent:
+        max_concurrent = settings.max_concurrent_steps()
+        if max_concurrent is None:
             return dg.multiprocess_executor
-        if not max_concurrent.isdigit() or int(max_concurrent) < 1:
-            raise ConfigError("EVENTSYNC_MAX_CONCURRENT_STEPS", "must be a positive integer")
         return dg.multiprocess_executor.configured(
-            {"max_concurrent": int(max_concurrent)}, name="multiprocess"
+            {"max_concurrent": max_concurrent}, name="multiprocess"
         )
     from dagster_celery import celery_executor
 

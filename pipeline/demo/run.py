@@ -18,10 +18,12 @@ import urllib.request
 from pathlib import Path
 
 from pipeline.demo.seed import seed_demo
-from resources.store import PROJECT_ROOT, dagster_home, database_url, engine_for, upgrade
+from resources import settings
+from resources.settings import PROJECT_ROOT
+from resources.store import default_engine, upgrade
 
-UI = ("127.0.0.1", int(os.environ.get("EVENTSYNC_UI_PORT", "3000")))
-API = ("127.0.0.1", int(os.environ.get("EVENTSYNC_API_PORT", "8000")))
+UI = ("127.0.0.1", settings.ui_port())
+API = ("127.0.0.1", settings.api_port())
 
 
 def _wait(url: str, seconds: float) -> bool:
@@ -37,11 +39,10 @@ def _wait(url: str, seconds: float) -> bool:
 
 
 def main() -> int:
-    home = dagster_home()
-    os.environ["DAGSTER_HOME"] = str(home)
+    home = settings.ensure_dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     upgrade()
-    seeded = seed_demo(engine_for(database_url()))
+    seeded = seed_demo(default_engine())
     bindir = Path(sys.executable).parent
     env = dict(os.environ)
     procs = [

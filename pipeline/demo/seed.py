@@ -29,7 +29,7 @@ from pipeline.ingest.rules import insert_event_rows, upsert_profiles
 from resources.clock import US_PER_DAY, day_bounds_us, utcnow
 from resources.errors import ConfigError, NotFound
 from resources.schema import events
-from resources.store import dagster_home
+from resources.settings import dagster_home
 
 DEMO_WORKSPACE_ID = "ws_demo"
 DEMO_WORKSPACE_NAME = "Demo workspace"

@@ -20,7 +20,7 @@ from pipeline.privacy.erasure import Opener, default_opener
 from pipeline.syncs.config import list_syncs
 from resources.clock import from_us
 from resources.schema import company_profiles, events, user_profiles
-from resources.store import data_root
+from resources.settings import data_root
 
 PROFILE_COLUMNS = (
     "profile_company_id",

@@ -63,7 +63,7 @@ from resources.schema import (
     suppressions,
     user_profiles,
 )
-from resources.store import data_root
+from resources.settings import data_root
 
 Opener = Callable[[Sync], Destination]
 STEPS = ("suppress", "store", "staging", "quarantine", "access_exports", "exports", "verify")

@@ -15,7 +15,7 @@ from pipeline.privacy.ledger import audit
 from pipeline.syncs.config import list_syncs
 from resources.clock import day_bounds_us, utcnow
 from resources.schema import events, workspaces
-from resources.store import data_root
+from resources.settings import data_root
 
 
 def cutoff_day(retention_days: int, today: date) -> date:

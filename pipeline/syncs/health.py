@@ -3,14 +3,13 @@ and the status the API and CLI show (last exported day, lag, per-day status).
 
 The export asset calls `record_run_failure` / `record_run_success` once per run
 (a run fails at its first failing day, so N failed runs = N failures in a row);
-a success resets the count. At `failure_threshold()` failures in a row the sync
+a success resets the count. At EVENTSYNC_PAUSE_AFTER_FAILURES failures in a row the sync
 gets a `paused_reason`: the daily schedule and the re-sync skip it until
 `resume_sync` (``eventsync sync resume S``) clears it.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -21,28 +20,16 @@ from pipeline.syncs.config import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
 from resources.clock import now_iso, parse_day, utcnow
 from resources.errors import ConfigError
 from resources.schema import export_ledger, syncs
+from resources.settings import pause_after_failures
 
-DEFAULT_FAILURE_THRESHOLD = 3
 FRESHNESS_DEADLINE = time(6, 0)  # yesterday must be exported by 06:00 UTC
-
-
-def failure_threshold() -> int:
-    """Failed runs in a row before a sync is paused (EVENTSYNC_PAUSE_AFTER_FAILURES)."""
-    raw = os.environ.get("EVENTSYNC_PAUSE_AFTER_FAILURES", str(DEFAULT_FAILURE_THRESHOLD))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError("EVENTSYNC_PAUSE_AFTER_FAILURES", f"not an integer: {raw!r}") from None
-    if value < 1:
-        raise ConfigError("EVENTSYNC_PAUSE_AFTER_FAILURES", f"must be >= 1, got {value}")
-    return value
 
 
 def record_run_failure(
     engine: Engine, sync_id: str, error: str, threshold: int | None = None
 ) -> Sync:
     """Count one failed export run; pause the sync at the threshold, with the reason."""
-    threshold = threshold or failure_threshold()
+    threshold = threshold or pause_after_failures()
     with engine.begin() as conn:
         # Increment in SQL: two runs failing at once both count (no read-modify-write).
         counted = conn.execute(

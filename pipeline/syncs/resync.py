@@ -13,7 +13,8 @@ A day is re-exported when, and only when:
 
 Re-exporting a day replaces its files (DESIGN §6): keys are deterministic and stale
 parts are removed after the new manifest lands, so a re-synced day never duplicates.
-The weekly schedule, the CLI and the benchmark all call `plan_resync`.
+The weekly re-sync job, the CLI and the benchmark all call `plan_resync`; queuing the
+backfill is Dagster wiring (pipeline/defs/exports/resync.py).
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import dagster as dg
 from sqlalchemy import Engine, select
 
 from assets.extract import Fingerprint, day_fingerprints
-from pipeline.syncs.config import MAX_BACKFILL_DAYS, Sync, get_sync, list_syncs
+from pipeline.syncs.config import MAX_BACKFILL_DAYS, Sync
 from resources.clock import utcnow
 from resources.errors import ConfigError
 from resources.schema import export_ledger
@@ -123,44 +123,3 @@ def plan_resync(
         reasons=dict(sorted(reasons.items())),
         seconds=time.perf_counter() - started,
     )
-
-
-@dataclass
-class ResyncOutcome:
-    plan: ResyncPlan
-    backfill_id: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.plan.to_dict(), "backfill_id": self.backfill_id}
-
-
-def resync_sync(
-    engine: Engine,
-    instance: dg.DagsterInstance,
-    sync_id: str,
-    window_days: int = DEFAULT_WINDOW_DAYS,
-    today: date | None = None,
-) -> ResyncOutcome:
-    """Plan one sync's re-sync and queue an asset backfill of exactly the changed days
-    (the daemon runs it, batched by the assets' BackfillPolicy)."""
-    from pipeline.defs.backfills import submit_backfill
-
-    sync = get_sync(engine, sync_id)
-    plan = plan_resync(engine, sync, window_days, today)
-    backfill_id = None
-    if plan.days:
-        backfill_id = submit_backfill(instance, sync, plan.days, RESYNC_REASON)
-    return ResyncOutcome(plan, backfill_id)
-
-
-def resync_all(
-    engine: Engine,
-    instance: dg.DagsterInstance,
-    window_days: int = DEFAULT_WINDOW_DAYS,
-    today: date | None = None,
-) -> list[ResyncOutcome]:
-    """The weekly re-sync: every enabled, unpaused sync."""
-    return [
-        resync_sync(engine, instance, sync.id, window_days, today)
-        for sync in list_syncs(engine, enabled_only=True)
-    ]

@@ -13,11 +13,11 @@ region, project, sizes) are configuration.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from resources import settings as env
 from resources.destinations.base import (
     Destination,
     DestinationError,
@@ -67,31 +67,18 @@ class DestinationSettings:
     gcs_client_factory: Callable[[str | None], Any] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> DestinationSettings:
-        """EVENTSYNC_S3_ENDPOINT_URL, EVENTSYNC_STS_ENDPOINT_URL, AWS_REGION /
-        AWS_DEFAULT_REGION, EVENTSYNC_GCS_PROJECT, EVENTSYNC_DEST_MAX_ATTEMPTS,
-        EVENTSYNC_MULTIPART_THRESHOLD_MB. AWS keys stay in boto's own env chain;
+    def from_env(cls) -> DestinationSettings:
+        """Endpoint, region, project, attempts and multipart sizes from the environment
+        (resources/settings.py). AWS keys stay in boto's own env chain;
         STORAGE_EMULATOR_HOST is read by the google client itself."""
-        env = dict(os.environ if env is None else env)
-
-        def num(name: str, default: float) -> float:
-            raw = env.get(name)
-            if not raw:
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise DestinationError(f"{name} must be a number, got {raw!r}") from None
-
-        endpoint = env.get("EVENTSYNC_S3_ENDPOINT_URL") or None
         return cls(
-            s3_endpoint_url=endpoint,
-            sts_endpoint_url=env.get("EVENTSYNC_STS_ENDPOINT_URL") or endpoint,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-            gcs_project=env.get("EVENTSYNC_GCS_PROJECT") or None,
-            max_attempts=int(num("EVENTSYNC_DEST_MAX_ATTEMPTS", 6)),
-            multipart_threshold=int(num("EVENTSYNC_MULTIPART_THRESHOLD_MB", 64) * MiB),
-            part_size=int(num("EVENTSYNC_MULTIPART_PART_MB", 16) * MiB),
+            s3_endpoint_url=env.s3_endpoint_url(),
+            sts_endpoint_url=env.sts_endpoint_url(),
+            region=env.aws_region(),
+            gcs_project=env.gcs_project(),
+            max_attempts=env.dest_max_attempts(),
+            multipart_threshold=int(env.multipart_threshold_mb() * MiB),
+            part_size=int(env.multipart_part_mb() * MiB),
         )
 
     @property

@@ -1,9 +1,7 @@
-"""`eventsync sync test S`: check a destination the way a user needs before the
-first export — can we write (with the configured encryption)? — and say exactly
-what is wrong when not. List/read/delete are reported for information: export
-needs none of them (without them, stale parts of a re-exported day stay in the
-bucket, unreferenced by the day's `_manifest.json`).
-"""
+"""The destination probe behind `eventsync sync test S`: can we write (with the
+configured encryption)? If not, say exactly what is wrong. List/read/delete are
+reported for information: export needs none of them (without them, stale parts of a
+re-exported day stay in the bucket, unreferenced by the day's manifest)."""
 
 from __future__ import annotations
 
@@ -123,30 +121,6 @@ def check_destination(destination: Destination) -> dict[str, Any]:
     return result
 
 
-def run_sync_test(engine: Any, sync_id: str, settings: Any = None) -> dict[str, Any]:
-    """Open the sync's destination (plain factory, no Dagster) and check it."""
-    from pipeline.syncs.config import get_sync
-    from resources.destinations import open_destination
-
-    sync = get_sync(engine, sync_id)
-    try:
-        destination = open_destination(
-            sync.destination, sync.options, sync_id=sync.id, settings=settings
-        )
-    except DestinationError as exc:  # e.g. the role cannot be assumed
-        return {
-            "ok": False,
-            "sync_id": sync.id,
-            "destination": sync.destination,
-            "can_write": False,
-            "problem": getattr(exc, "reason", "bad_credentials"),
-            "error": str(exc),
-            "advice": ADVICE["bad_credentials"],
-            "notes": [],
-        }
-    return {"sync_id": sync.id, **check_destination(destination)}
-
-
 def human_summary(result: dict[str, Any]) -> str:
     def flag(v: bool | None) -> str:
         return {True: "yes", False: "no", None: "unknown"}[v]
@@ -164,36 +138,3 @@ def human_summary(result: dict[str, Any]) -> str:
     ]
     lines += [f"  note: {n}" for n in result["notes"]]
     return "\n".join(lines)
-
-
-def _make_sync_test_command() -> Any:
-    import click
-
-    from resources.errors import EventsyncError
-
-    @click.command("test")
-    @click.argument("sync_id")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def sync_test(sync_id: str, as_json: bool) -> None:
-        """Check a sync's destination: write a probe with the configured encryption and
-        say exactly what is wrong when it fails. Exit status 1 when the check fails."""
-        from resources.store import database_url, engine_for
-
-        try:
-            result = run_sync_test(engine_for(database_url()), sync_id)
-        except EventsyncError as exc:
-            click.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=True)
-            raise SystemExit(2) from None
-        click.echo(
-            json.dumps(result, indent=2, sort_keys=True, default=str)
-            if as_json
-            else human_summary(result)
-        )
-        if not result["ok"]:
-            raise SystemExit(1)
-
-    return sync_test
-
-
-# A standalone click command (pipeline/cli.py has its own `eventsync sync test`, same logic).
-sync_test_command = _make_sync_test_command()

@@ -7,18 +7,17 @@ worker processes."""
 
 import dagster as dg
 
-from pipeline.definitions import _store
 from pipeline.defs.executors import executor_from_env
-from pipeline.defs.exports import events_daily, events_export
-from pipeline.defs.jobs import daily_sync_job
-from resources.destinations.resource import DestinationsResource
+from pipeline.defs.exports.assets import events_daily, events_export
+from pipeline.defs.exports.jobs import daily_sync_job
+from pipeline.defs.resources import build_resources
 
 
 def _export_job(executor: str | None) -> dg.JobDefinition:
     defs = dg.Definitions(
         assets=[events_daily, events_export],
         jobs=[daily_sync_job],
-        resources={"store": _store(), "destinations": DestinationsResource.from_env()},
+        resources=build_resources(),
         executor=executor_from_env(executor),
     )
     return defs.resolve_job_def("daily_sync_job")

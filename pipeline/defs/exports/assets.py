@@ -20,9 +20,9 @@ from assets.export import (
     write_schema_doc,
 )
 from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
-from pipeline.defs.freshness import CHECK_NAME as FRESHNESS_CHECK
-from pipeline.defs.freshness import evaluate_freshness
-from pipeline.defs.partitions import partitions, split_key
+from pipeline.defs.exports.freshness import CHECK_NAME as FRESHNESS_CHECK
+from pipeline.defs.exports.freshness import evaluate_freshness
+from pipeline.defs.exports.partitions import partitions, split_key
 from pipeline.syncs.config import Sync, get_sync
 from pipeline.syncs.health import record_run_failure, record_run_success
 from resources.destinations.base import Destination

@@ -6,17 +6,61 @@ asset daemons turn such a request into a backfill; the scheduler daemon submits
 run requests as runs of the schedule's job and ignores ``asset_graph_subset``.
 So `resync_job` plans every sync (one fingerprint query each) and queues one
 asset backfill per sync holding exactly its changed days -- the same
-`pipeline.defs.backfills.submit_backfill` the CLI uses -- which the daemon runs
+`pipeline.defs.exports.backfills.submit_backfill` the CLI uses -- which the daemon runs
 batched by the assets' BackfillPolicy. The run's log and metadata say which days
 were requested and why.
 """
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import dagster as dg
+from sqlalchemy import Engine
 
-from pipeline.syncs.resync import DEFAULT_WINDOW_DAYS, resync_all
+from pipeline.defs.exports.backfills import submit_backfill
+from pipeline.syncs.config import get_sync, list_syncs
+from pipeline.syncs.resync import DEFAULT_WINDOW_DAYS, RESYNC_REASON, ResyncPlan, plan_resync
 from resources.store import EventStoreResource
+
+
+@dataclass
+class ResyncOutcome:
+    plan: ResyncPlan
+    backfill_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.plan.to_dict(), "backfill_id": self.backfill_id}
+
+
+def resync_sync(
+    engine: Engine,
+    instance: dg.DagsterInstance,
+    sync_id: str,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    today: date | None = None,
+) -> ResyncOutcome:
+    """Plan one sync's re-sync and queue an asset backfill of exactly the changed days
+    (the daemon runs it, batched by the assets' BackfillPolicy)."""
+    sync = get_sync(engine, sync_id)
+    plan = plan_resync(engine, sync, window_days, today)
+    backfill_id = None
+    if plan.days:
+        backfill_id = submit_backfill(instance, sync, plan.days, RESYNC_REASON)
+    return ResyncOutcome(plan, backfill_id)
+
+
+def resync_all(
+    engine: Engine,
+    instance: dg.DagsterInstance,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    today: date | None = None,
+) -> list[ResyncOutcome]:
+    """The weekly re-sync: every enabled, unpaused sync."""
+    return [
+        resync_sync(engine, instance, sync.id, window_days, today)
+        for sync in list_syncs(engine, enabled_only=True)
+    ]
 
 
 class ResyncConfig(dg.Config):

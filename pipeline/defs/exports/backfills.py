@@ -15,8 +15,8 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from dagster._core.execution.backfill import PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
-from pipeline.defs.partitions import partition_key, partitions
-from pipeline.defs.schedules import ensure_sync_partitions, run_tags
+from pipeline.defs.exports.partitions import partition_key, partitions
+from pipeline.defs.exports.schedules import ensure_sync_partitions, run_tags
 from pipeline.syncs.config import Sync
 
 EXPORT_ASSETS = (dg.AssetKey("events_daily"), dg.AssetKey("events_export"))

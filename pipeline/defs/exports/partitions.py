@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
 import dagster as dg
 
+from resources.settings import partitions_start
+
 # The first partition day. Backfills reach at most 365 days back, so the start only
 # needs to be older than that; a later start keeps the partition count (days x syncs)
 # small. Override with EVENTSYNC_PARTITIONS_START (YYYY-MM-DD).
-PARTITIONS_START = os.environ.get("EVENTSYNC_PARTITIONS_START", "2025-01-01")
+PARTITIONS_START = partitions_start() or "2025-01-01"
 
 date_partitions = dg.DailyPartitionsDefinition(
     start_date=PARTITIONS_START, timezone="UTC", end_offset=0

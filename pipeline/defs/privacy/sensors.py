@@ -15,7 +15,7 @@ import json
 import dagster as dg
 from sqlalchemy import func, select
 
-from pipeline.defs.privacy_jobs import (
+from pipeline.defs.privacy.jobs import (
     ATTEMPT_TAG,
     JOB_BY_KIND,
     REQUEST_TAG,

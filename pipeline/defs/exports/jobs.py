@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.defs.partitions import partitions
+from pipeline.defs.exports.partitions import partitions
 
 daily_sync_job = dg.define_asset_job(
     "daily_sync_job",

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from pipeline.defs.backfills import backfill_request
-from pipeline.defs.partitions import closed_days
-from pipeline.defs.schedules import ensure_sync_partitions
+from pipeline.defs.exports.backfills import backfill_request
+from pipeline.defs.exports.partitions import closed_days
+from pipeline.defs.exports.schedules import ensure_sync_partitions
 from pipeline.syncs.config import list_syncs
 from resources.store import EventStoreResource
 

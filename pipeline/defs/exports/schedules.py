@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from pipeline.defs.jobs import daily_sync_job
-from pipeline.defs.partitions import partition_key, sync_partitions
+from pipeline.defs.exports.jobs import daily_sync_job
+from pipeline.defs.exports.partitions import partition_key, sync_partitions
 from pipeline.syncs.config import Sync, list_syncs
 from resources.store import EventStoreResource
 
