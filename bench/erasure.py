@@ -4,7 +4,7 @@ Measured twice on the same store and destination, each with its own 10 users:
 through the subject -> days index (eventsync: only the 30 days that held them are
 read and rewritten), and made to visit every exported day, which is what an eraser
 without that index must do (read all 365 days to find the subjects). Both runs are
-the real `run_erasure` (suppress, store, staging, quarantine, exports, verify).
+the real `runner.run_all` (suppress, store, staging, quarantine, exports, verify).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> d
     from assets.staging import stage_day
     from pipeline.defs.exports.partitions import closed_days
     from pipeline.privacy import ledger
-    from pipeline.privacy.erasure import run_erasure
+    from pipeline.privacy.runner import run_all
     from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.clock import utcnow
@@ -104,7 +104,7 @@ def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> d
         req = ledger.create_request(engine, ws, "erasure", users, [], "bench")
         ledger.claim(engine, req.id, "bench")
         t0 = time.perf_counter()
-        done = run_erasure(engine, req.id, actor="bench", run_id="bench")
+        done = run_all(engine, req.id, "bench", run_id="bench")
         seconds = time.perf_counter() - t0
         dests = done.progress.get("destinations", {}).get(sync.id, {})
         out[name] = {

@@ -470,7 +470,7 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
         idx, every = erasure["indexed"], erasure["every_day"]
         lines += [
             "",
-            "## Erasure (SQLite, local destination, `run_erasure`: every step incl. verify)",
+            "## Erasure (SQLite, local destination, `runner.run_all`: every step incl. verify)",
             "",
             f"One sync, {erasure['days']} exported days x {erasure['per_day']:,} events; "
             f"each group: {USERS_PER_GROUP} users x {DAYS_PER_GROUP} days.",

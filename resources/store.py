@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import dagster as dg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
@@ -56,16 +55,3 @@ def upgrade(url: str | None = None, revision: str = "head") -> str:
     cfg.attributes["engine"] = engine_for(url)
     command.upgrade(cfg, revision)
     return url
-
-
-class EventStoreResource(dg.ConfigurableResource):
-    """The platform's event store. The URL may carry a password: configure it with
-    ``dg.EnvVar("EVENTSYNC_DATABASE_URL")`` so it never lands in run config."""
-
-    database_url: str = ""
-
-    def url(self) -> str:
-        return self.database_url or database_url()
-
-    def engine(self) -> Engine:
-        return engine_for(self.url())

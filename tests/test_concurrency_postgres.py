@@ -9,7 +9,7 @@ The hammer test runs, in their own (spawned) processes against one PostgreSQL st
   before, during and after the erasure (late events);
 - two exporters re-exporting the days of one sync (local folder) in a loop, one
   DAYS[:2], the other DAYS[2:], the way `events_daily` + `events_export` do;
-- one eraser erasing ERASED users part-way through (`run_erasure`, what
+- one eraser erasing ERASED users part-way through (`runner.run_all`, what
   `eventsync privacy erase --now` runs).
 
 Then, before any further export: no erased user in any exported file, staging file or
@@ -143,7 +143,7 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     write it and record it under the shared lock."""
     from assets.export import export_day, record_export
     from assets.staging import StageResult, stage_day
-    from pipeline.privacy.erasure import default_opener
+    from pipeline.privacy.opener import default_opener
     from pipeline.syncs.config import get_sync
     from resources.locks import export_lock
     from resources.settings import database_url
@@ -178,7 +178,7 @@ def exporter_worker(
 
 
 def eraser_worker(ws: str, out: str, go: Any, erasing: Any, erased: Any) -> None:
-    from pipeline.privacy import erasure, ledger
+    from pipeline.privacy import ledger, runner
 
     engine = _engine()
     go.wait(30)
@@ -188,7 +188,7 @@ def eraser_worker(ws: str, out: str, go: Any, erasing: Any, erased: Any) -> None
     ledger.claim(engine, req.id, "cli:test")
     error = None
     try:
-        req = erasure.run_erasure(engine, req.id, actor="cli:test", run_id="cli")
+        req = runner.run_all(engine, req.id, "cli:test", run_id="cli")
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     erased.set()
@@ -432,7 +432,8 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
 
     from assets.export import export_day, record_export
     from assets.staging import stage_day, staging_dir
-    from pipeline.privacy import erasure, ledger
+    from pipeline.privacy import ledger, runner
+    from pipeline.privacy.opener import default_opener
     from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.locks import export_lock
@@ -453,7 +454,7 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
 
     def erase() -> None:
         try:
-            outcome["request"] = erasure.run_erasure(engine, req.id, actor="cli:test")
+            outcome["request"] = runner.run_all(engine, req.id, "cli:test")
         except Exception as exc:  # reported by the assertion below
             outcome["error"] = exc
 
@@ -472,7 +473,7 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
         # suppressed and purged from the store, but no file touched while we export
         assert steps["suppress"]["status"] == steps["store"]["status"] == "done", steps
         assert "staging" not in steps and _waiting_for_export_lock(engine) == 1
-        result = export_day(stage, sync.formats, sync.compression, erasure.default_opener(sync))
+        result = export_day(stage, sync.formats, sync.compression, default_opener(sync))
         record_export(engine, stage, result)
         written = {
             p.name: {r["user_id"] for r in read_export(p.name, p.read_bytes())}

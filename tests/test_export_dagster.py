@@ -22,11 +22,11 @@ from pipeline.defs.exports.backfills import EXPORT_ASSETS
 from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.exports.schedules import daily_sync_schedule
 from pipeline.defs.exports.sensors import new_sync_sensor
+from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import day_bounds_us
 from resources.schema import export_ledger, export_subjects
-from resources.store import EventStoreResource
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import materialize_day, tick_sensor
 

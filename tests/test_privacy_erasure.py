@@ -24,14 +24,12 @@ from pipeline.defs.exports.assets import events_daily, events_export
 from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.privacy.jobs import JOB_BY_KIND
 from pipeline.defs.privacy.sensors import privacy_failure_sensor, privacy_request_sensor
-from pipeline.defs.resources import build_resources
+from pipeline.defs.resources import DestinationsResource, EventStoreResource, build_resources
 from pipeline.ingest.rules import ingest_events
 from pipeline.privacy import ledger
 from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
-from resources.destinations.resource import DestinationsResource
 from resources.schema import events, export_ledger, export_subjects, user_profiles
-from resources.store import EventStoreResource
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import tick_sensor
 from tests.fixtures.s3 import REGION

@@ -18,13 +18,12 @@ from pipeline.cli import main
 from pipeline.defs.exports.assets import events_daily, events_export
 from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.privacy.jobs import retention_job, retention_schedule
-from pipeline.defs.resources import build_resources
+from pipeline.defs.resources import EventStoreResource, build_resources
 from pipeline.privacy import ledger
 from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import utcnow
 from resources.schema import events, export_subjects, privacy_request_log
-from resources.store import EventStoreResource
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import tick_sensor
 

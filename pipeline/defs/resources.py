@@ -1,14 +1,103 @@
-"""The Dagster resources every code location and test uses, built in one place."""
+"""The Dagster resources of the code location, defined and built in one place: the event
+store and the destinations. They wrap the plain adapters in `resources/` (which import
+no Dagster), so the CLI, the API and tests use the same code without Dagster."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
+from dagster_gcp import GCSResource
+from pydantic import Field
+from sqlalchemy import Engine
 
-from resources.destinations.resource import DestinationsResource
-from resources.settings import is_set
-from resources.store import EventStoreResource
+from resources.destinations import DestinationSettings, open_destination
+from resources.destinations.base import Destination
+from resources.settings import database_url, is_set
+from resources.store import engine_for
+
+
+class EventStoreResource(dg.ConfigurableResource):
+    """The platform's event store. The URL may carry a password: configure it with
+    ``dg.EnvVar("EVENTSYNC_DATABASE_URL")`` so it never lands in run config."""
+
+    database_url: str = ""
+
+    def url(self) -> str:
+        return self.database_url or database_url()
+
+    def engine(self) -> Engine:
+        return engine_for(self.url())
+
+
+MiB = 1024 * 1024
+
+
+class DestinationsResource(dg.ConfigurableResource):
+    """Opens each sync's destination. Composes dagster-aws ``S3Resource`` (endpoint_url,
+    region_name, max_attempts, profile; keys only via ``dg.EnvVar`` if at all) and
+    dagster-gcp ``GCSResource`` (project). Retries are done by eventsync with backoff
+    and jitter, bounded by ``s3.max_attempts``, so botocore runs one attempt per call."""
+
+    s3: S3Resource = Field(default_factory=lambda: S3Resource())
+    gcs: GCSResource = Field(default_factory=lambda: GCSResource())
+    sts_endpoint_url: str | None = Field(
+        default=None, description="STS endpoint for role assumption (default: the S3 endpoint_url)."
+    )
+    backoff_base_seconds: float = Field(
+        default=0.5, description="First retry waits up to this long."
+    )
+    backoff_max_seconds: float = Field(default=20.0, description="Cap on one retry wait.")
+    multipart_threshold_mb: float = Field(
+        default=64, description="Files from this size go multipart."
+    )
+    part_size_mb: float = Field(default=16, description="S3 part size (>= 5 MiB on AWS).")
+    gcs_chunk_size_mb: float = Field(
+        default=16, description="GCS resumable chunk (multiple of 0.25)."
+    )
+
+    def settings(self) -> DestinationSettings:
+        s3 = self.s3
+        return DestinationSettings(
+            s3_endpoint_url=s3.endpoint_url,
+            sts_endpoint_url=self.sts_endpoint_url or s3.endpoint_url,
+            region=s3.region_name,
+            aws_profile=s3.profile_name,
+            aws_access_key_id=s3.aws_access_key_id,
+            aws_secret_access_key=s3.aws_secret_access_key,
+            aws_session_token=s3.aws_session_token,
+            gcs_project=self.gcs.project,
+            max_attempts=s3.max_attempts,
+            backoff_base_seconds=self.backoff_base_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
+            multipart_threshold=int(self.multipart_threshold_mb * MiB),
+            part_size=int(self.part_size_mb * MiB),
+            gcs_chunk_size=int(self.gcs_chunk_size_mb * MiB),
+            gcs_client_factory=lambda project: self.gcs.get_client(),
+        )
+
+    def open(self, sync: Any) -> Destination:
+        """`sync` is a pipeline.syncs.config.Sync (destination URI, options, id)."""
+        return open_destination(
+            sync.destination, sync.options, sync_id=sync.id, settings=self.settings()
+        )
+
+    @classmethod
+    def from_env(cls) -> DestinationsResource:
+        """The resource the demo's Definitions use: endpoint/region/project from env."""
+        env = DestinationSettings.from_env()
+        return cls(
+            s3=S3Resource(
+                endpoint_url=env.s3_endpoint_url,
+                region_name=env.region,
+                max_attempts=env.max_attempts,
+            ),
+            gcs=GCSResource(project=env.gcs_project),
+            sts_endpoint_url=env.sts_endpoint_url,
+            multipart_threshold_mb=env.multipart_threshold / MiB,
+            part_size_mb=env.part_size / MiB,
+        )
 
 
 def store_resource() -> EventStoreResource:

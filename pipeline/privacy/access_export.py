@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from assets.event_schema import COLUMNS
 from pipeline.privacy import ledger
-from pipeline.privacy.erasure import Opener, default_opener
+from pipeline.privacy.opener import Opener, default_opener
 from pipeline.syncs.config import list_syncs
 from resources.clock import from_us
 from resources.schema import company_profiles, events, user_profiles

@@ -49,12 +49,11 @@ from pipeline.privacy.files import (
     filter_export_bytes,
     filter_parquet_file,
 )
+from pipeline.privacy.opener import Opener
 from pipeline.syncs.config import Sync, get_sync, list_syncs
 from resources.clock import now_iso
-from resources.destinations import open_destination
 from resources.destinations.base import Destination, DestinationError
 from resources.errors import EventsyncError
-from resources.locks import export_lock
 from resources.schema import (
     company_profiles,
     events,
@@ -65,8 +64,16 @@ from resources.schema import (
 )
 from resources.settings import data_root
 
-Opener = Callable[[Sync], Destination]
-STEPS = ("suppress", "store", "staging", "quarantine", "access_exports", "exports", "verify")
+# The erasure's steps in order, with what each does (the Dagster ops are built from this).
+STEPS: dict[str, str] = {
+    "suppress": "Add the subjects to the suppression list (before anything else).",
+    "store": "Delete the subjects' events and profiles from the store.",
+    "staging": "Filter the subjects out of staged partitions.",
+    "quarantine": "Filter the subjects out of quarantine files.",
+    "access_exports": "Delete earlier access-export files of the subjects.",
+    "exports": "Rewrite the exported days that held the subjects (or write tombstones).",
+    "verify": "Re-read rewritten files, the store, staging and quarantine: no row may remain.",
+}
 # Steps that clean what exports write: they hold the workspace's export lock alone, so no
 # export that read the subjects before the suppression is in flight (resources/locks.py).
 LOCKED_STEPS = frozenset({"staging", "quarantine", "exports", "verify"})
@@ -76,11 +83,6 @@ _BATCH = 500
 
 class VerificationFailed(EventsyncError):
     """Re-reading found rows of an erased subject (message says where)."""
-
-
-def default_opener(sync: Sync) -> Destination:
-    """Open a sync's destination from the environment (CLI and plain-Python use)."""
-    return open_destination(sync.destination, sync.options, sync_id=sync.id)
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:
@@ -630,11 +632,10 @@ def step_verify(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> d
     }
 
 
-# --- driver ---------------------------------------------------------------------------
-def run_step(
-    engine: Engine, request_id: str, step: str, opener: Opener = default_opener, actor: str = "job"
-) -> dict[str, Any]:
-    """Run one erasure step through the ledger (skipped if an earlier attempt did it)."""
+def step_function(
+    step: str, engine: Engine, opener: Opener
+) -> Callable[[ledger.PrivacyRequest], dict[str, Any]]:
+    """The function that runs `step` of an erasure."""
     fns: dict[str, Callable[[ledger.PrivacyRequest], dict[str, Any]]] = {
         "suppress": lambda r: step_suppress(engine, r),
         "store": lambda r: step_store(engine, r),
@@ -644,34 +645,6 @@ def run_step(
         "exports": lambda r: step_exports(engine, r, opener),
         "verify": lambda r: step_verify(engine, r, opener),
     }
-    if step not in LOCKED_STEPS:
-        return ledger.run_step(engine, request_id, step, fns[step], actor, force=step == "verify")
-    workspace_id = ledger.get_request(engine, request_id).workspace_id
-    with export_lock(engine, workspace_id, exclusive=True):
-        return ledger.run_step(engine, request_id, step, fns[step], actor, force=step == "verify")
-
-
-def finish(engine: Engine, request_id: str, actor: str = "job") -> ledger.PrivacyRequest:
-    req = ledger.get_request(engine, request_id)
-    verify = req.progress.get("steps", {}).get("verify", {})
-    if verify.get("status") != "done":
-        raise VerificationFailed(f"erasure {request_id} has not been verified")
-    return ledger.complete(engine, request_id, actor, verified_at=verify["verified_at"])
-
-
-def run_erasure(
-    engine: Engine,
-    request_id: str,
-    opener: Opener = default_opener,
-    actor: str = "job",
-    run_id: str = "inline",
-) -> ledger.PrivacyRequest:
-    """Every step in order, then `completed` (a failure marks the request failed)."""
-    ledger.start(engine, request_id, run_id, actor)
-    try:
-        for step in STEPS:
-            run_step(engine, request_id, step, opener, actor)
-        return finish(engine, request_id, actor)
-    except Exception as exc:
-        ledger.fail(engine, request_id, f"{type(exc).__name__}: {exc}", actor)
-        raise
+    if step not in fns:
+        raise ValueError(f"unknown erasure step {step!r}")
+    return fns[step]

@@ -32,7 +32,6 @@ __all__ = [
     "DestinationError",
     "DestinationSettings",
     "DestinationURI",
-    "DestinationsResource",
     "LocalDestination",
     "open_destination",
     "parse_destination",
@@ -212,12 +211,3 @@ def open_destination(
         resumable_threshold=settings.gcs_resumable_threshold,
         chunk_size=settings.gcs_chunk_size,
     )
-
-
-def __getattr__(name: str) -> Any:
-    # The Dagster resource imports dagster; keep `import resources.destinations` light for the CLI.
-    if name == "DestinationsResource":
-        from resources.destinations.resource import DestinationsResource
-
-        return DestinationsResource
-    raise AttributeError(name)

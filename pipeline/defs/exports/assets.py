@@ -23,12 +23,11 @@ from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
 from pipeline.defs.exports.freshness import CHECK_NAME as FRESHNESS_CHECK
 from pipeline.defs.exports.freshness import evaluate_freshness
 from pipeline.defs.exports.partitions import partitions, split_key
+from pipeline.defs.resources import DestinationsResource, EventStoreResource
 from pipeline.syncs.config import Sync, get_sync
 from pipeline.syncs.health import record_run_failure, record_run_success
 from resources.destinations.base import Destination
-from resources.destinations.resource import DestinationsResource
 from resources.locks import export_lock
-from resources.store import EventStoreResource
 
 # Days per backfill run. Each run costs ~40 s of fixed start-up on a 2-core machine
 # (run and step processes, event log writes) and a backfill's runs go one at a time

@@ -19,8 +19,8 @@ from typing import Any
 
 import dagster as dg
 
+from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.health import freshness
-from resources.store import EventStoreResource
 
 CHECK_NAME = "export_freshness"
 EXPORT_ASSET = dg.AssetKey("events_export")

@@ -19,9 +19,9 @@ import dagster as dg
 from sqlalchemy import Engine
 
 from pipeline.defs.exports.backfills import submit_backfill
+from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import get_sync, list_syncs
 from pipeline.syncs.resync import DEFAULT_WINDOW_DAYS, RESYNC_REASON, ResyncPlan, plan_resync
-from resources.store import EventStoreResource
 
 
 @dataclass

@@ -6,8 +6,8 @@ import dagster as dg
 
 from pipeline.defs.exports.jobs import daily_sync_job
 from pipeline.defs.exports.partitions import partition_key, sync_partitions
+from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import Sync, list_syncs
-from resources.store import EventStoreResource
 
 DESTINATION_TAG = "eventsync/destination"
 

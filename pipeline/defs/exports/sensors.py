@@ -8,8 +8,8 @@ import dagster as dg
 from pipeline.defs.exports.backfills import backfill_request
 from pipeline.defs.exports.partitions import closed_days
 from pipeline.defs.exports.schedules import ensure_sync_partitions
+from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import list_syncs
-from resources.store import EventStoreResource
 
 
 @dg.sensor(

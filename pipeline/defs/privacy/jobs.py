@@ -1,9 +1,11 @@
 """Op jobs of the privacy requests and the daily retention schedule.
 
-`erasure_job` runs one op per erasure step; each op updates the request's ledger
-entry as it goes, and a step a previous attempt finished is skipped, so a retried
-request does no work twice. Any failing op marks the request failed with its error
-(the run-failure sensor does it too, for failures outside the ops).
+Each op is one step of `pipeline.privacy.runner`, the one runner that moves a request
+through its states: `privacy_start` takes the request, one op per erasure step (built
+from `erasure.STEPS`, so the UI shows each step), then `*_complete`. A step an earlier
+attempt finished is skipped. A failing op marks the request failed through the runner
+(the run-failure sensor does it too, for failures outside the ops). Logs name request
+ids, steps and counts -- never a subject id.
 """
 
 from collections.abc import Callable
@@ -11,11 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline.privacy import access_export, erasure, ledger, retention
-from pipeline.syncs.config import Sync
-from resources.destinations.base import Destination
-from resources.destinations.resource import DestinationsResource
-from resources.store import EventStoreResource
+from pipeline.defs.resources import DestinationsResource, EventStoreResource
+from pipeline.privacy import erasure, retention, runner
 
 REQUEST_TAG = "eventsync/privacy_request"
 ATTEMPT_TAG = "eventsync/privacy_attempt"
@@ -29,29 +28,38 @@ def _actor(context: dg.OpExecutionContext) -> str:
     return f"job:{context.run_id}"
 
 
-def _opener(destinations: DestinationsResource) -> Callable[[Sync], Destination]:
-    return destinations.open
-
-
-def _guard(context: dg.OpExecutionContext, store: EventStoreResource, request_id: str, fn):  # type: ignore[no-untyped-def]
+def _guard(
+    context: dg.OpExecutionContext, store: EventStoreResource, request_id: str, fn: Callable
+) -> Any:
     """Run `fn`; on error mark the request failed with the reason, then re-raise."""
     try:
         return fn()
     except Exception as exc:
-        ledger.fail(store.engine(), request_id, f"{type(exc).__name__}: {exc}", _actor(context))
+        runner.fail(store.engine(), request_id, f"{type(exc).__name__}: {exc}", _actor(context))
         raise
+
+
+def _summary(result: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={v}" for k, v in result.items() if k not in ("started_at", "finished_at")
+    )
 
 
 @dg.op(description="queued -> running: the run takes the request.")
 def privacy_start(
     context: dg.OpExecutionContext, config: PrivacyRequestConfig, store: EventStoreResource
 ) -> str:
-    req = ledger.start(store.engine(), config.request_id, context.run_id, _actor(context))
+    req = _guard(
+        context,
+        store,
+        config.request_id,
+        lambda: runner.start(store.engine(), config.request_id, context.run_id, _actor(context)),
+    )
     context.log.info(f"{req.kind} {req.id} attempt {req.attempt} running")
     return req.id
 
 
-def _erasure_op(step: str, description: str) -> dg.OpDefinition:
+def _step_op(step: str, description: str) -> dg.OpDefinition:
     @dg.op(name=f"erasure_{step}", description=description)
     def _op(
         context: dg.OpExecutionContext,
@@ -63,8 +71,8 @@ def _erasure_op(step: str, description: str) -> dg.OpDefinition:
             context,
             store,
             request_id,
-            lambda: erasure.run_step(
-                store.engine(), request_id, step, _opener(destinations), _actor(context)
+            lambda: runner.run_step(
+                store.engine(), request_id, step, _actor(context), destinations.open
             ),
         )
         context.log.info(f"erasure {request_id} {step}: {_summary(result)}")
@@ -73,27 +81,7 @@ def _erasure_op(step: str, description: str) -> dg.OpDefinition:
     return _op
 
 
-def _summary(result: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k}={v}" for k, v in result.items() if k not in ("started_at", "finished_at")
-    )
-
-
-erasure_suppress = _erasure_op(
-    "suppress", "Add the subjects to the suppression list (before anything else)."
-)
-erasure_store = _erasure_op("store", "Delete the subjects' events and profiles from the store.")
-erasure_staging = _erasure_op("staging", "Filter the subjects out of staged partitions.")
-erasure_quarantine = _erasure_op("quarantine", "Filter the subjects out of quarantine files.")
-erasure_access_exports = _erasure_op(
-    "access_exports", "Delete earlier access-export files of the subjects."
-)
-erasure_exports = _erasure_op(
-    "exports", "Rewrite the exported days that held the subjects (or write tombstones)."
-)
-erasure_verify = _erasure_op(
-    "verify", "Re-read rewritten files, the store, staging and quarantine: no row may remain."
-)
+ERASURE_OPS = [_step_op(step, description) for step, description in erasure.STEPS.items()]
 
 
 @dg.op(description="running -> completed with verified_at.")
@@ -104,7 +92,7 @@ def erasure_complete(
         context,
         store,
         request_id,
-        lambda: erasure.finish(store.engine(), request_id, _actor(context)),
+        lambda: runner.finish(store.engine(), request_id, _actor(context)),
     )
     context.log.info(f"erasure {req.id} completed, verified at {req.verified_at}")
 
@@ -116,15 +104,7 @@ def erasure_complete(
 )
 def erasure_job() -> None:
     rid = privacy_start()
-    for op in (
-        erasure_suppress,
-        erasure_store,
-        erasure_staging,
-        erasure_quarantine,
-        erasure_access_exports,
-        erasure_exports,
-        erasure_verify,
-    ):
+    for op in ERASURE_OPS:
         rid = op(rid)
     erasure_complete(rid)
 
@@ -138,19 +118,11 @@ def access_export_write(
 ) -> None:
     engine = store.engine()
 
-    def run() -> ledger.PrivacyRequest:
-        result = ledger.run_step(
-            engine,
-            request_id,
-            "write_csv",
-            lambda r: access_export.run_access_export(
-                engine, r.id, _opener(destinations), _actor(context)
-            ),
-            _actor(context),
+    def run() -> Any:
+        runner.run_step(
+            engine, request_id, runner.ACCESS_EXPORT_STEP, _actor(context), destinations.open
         )
-        return ledger.complete(
-            engine, request_id, _actor(context), result_location=result["location"]
-        )
+        return runner.finish(engine, request_id, _actor(context))
 
     req = _guard(context, store, request_id, run)
     context.log.info(f"access export {req.id} written to {req.result_location}")

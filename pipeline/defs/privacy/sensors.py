@@ -23,9 +23,9 @@ from pipeline.defs.privacy.jobs import (
     erasure_job,
     run_config,
 )
-from pipeline.privacy import ledger
+from pipeline.defs.resources import EventStoreResource
+from pipeline.privacy import ledger, runner
 from resources.schema import privacy_request_log
-from resources.store import EventStoreResource
 
 MAX_PER_TICK = 50
 
@@ -57,7 +57,7 @@ def privacy_request_sensor(context: dg.SensorEvaluationContext, store: EventStor
     requests = []
     for req in pending:
         try:
-            queued = ledger.claim(engine, req.id, actor="sensor:privacy_request_sensor")
+            queued = runner.claim(engine, req.id, actor="sensor:privacy_request_sensor")
         except ledger.InvalidTransition:
             continue  # taken by a concurrent tick
         job = JOB_BY_KIND[queued.kind]
@@ -108,7 +108,7 @@ def privacy_failure_sensor(context: dg.RunFailureSensorContext, store: EventStor
         context.log.warning(f"run {context.dagster_run.run_id} carries no privacy request id")
         return
     error = _run_error(context)
-    req = ledger.fail(
+    req = runner.fail(
         store.engine(),
         request_id,
         f"run {context.dagster_run.run_id} failed: {error}",

@@ -1,0 +1,116 @@
+"""`eventsync privacy ...`: erasure and access-export requests, status and audit log, retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from pipeline.cli.common import cli_actor, command, emit, main, open_store
+
+
+# --- privacy --------------------------------------------------------------------------
+@main.group()
+def privacy() -> None:
+    """Erasure and access-export requests (run by privacy_request_sensor, or --now)."""
+
+
+def _privacy_human(d: dict[str, Any]) -> str:
+    lines = [f"{d['kind']} {d['id']}: {d['status']} (attempt {d['attempt']})"]
+    if d.get("result_location"):
+        lines.append(f"location: {d['result_location']}")
+    if d.get("verified_at"):
+        lines.append(f"verified at {d['verified_at']}")
+    if d.get("error"):
+        lines.append(f"error: {d['error']}")
+    for where, what in (d.get("progress", {}).get("owner_action_required") or {}).items():
+        lines.append(f"owner action required at {where}: {what}")
+    return "\n".join(lines)
+
+
+def _run_now(request_id: str) -> Any:
+    """Run the request in this process through the privacy runner (no daemon needed)."""
+    from pipeline.privacy import runner
+
+    return runner.run_all(open_store(), request_id, cli_actor(), run_id="cli")
+
+
+@privacy.command("erase")
+@click.option("--workspace", "workspace_id", required=True)
+@click.option("--user-id", "user_ids", multiple=True, help="Repeat for several users.")
+@click.option("--company-id", "company_ids", multiple=True, help="Repeat for several companies.")
+@click.option("--now", "run_now", is_flag=True, help="Run here instead of via the sensor.")
+@command
+def privacy_erase(
+    workspace_id: str,
+    user_ids: tuple[str, ...],
+    company_ids: tuple[str, ...],
+    run_now: bool,
+    as_json: bool,
+) -> None:
+    """Request the erasure of users and/or companies of a workspace."""
+    from pipeline.privacy import ledger
+    from pipeline.workspaces import get_workspace
+
+    engine = open_store()
+    get_workspace(engine, workspace_id)
+    req = ledger.create_request(
+        engine, workspace_id, "erasure", list(user_ids), list(company_ids), cli_actor()
+    )
+    if run_now:
+        req = _run_now(req.id)
+    emit(req.to_dict(), as_json, _privacy_human)
+
+
+@privacy.command("export")
+@click.option("--workspace", "workspace_id", required=True)
+@click.option("--user-id", default=None)
+@click.option("--company-id", default=None)
+@click.option("--now", "run_now", is_flag=True, help="Run here instead of via the sensor.")
+@command
+def privacy_export(
+    workspace_id: str, user_id: str | None, company_id: str | None, run_now: bool, as_json: bool
+) -> None:
+    """Request one user's (or company's) events and profile as CSV."""
+    from pipeline.privacy import ledger
+    from pipeline.workspaces import get_workspace
+
+    engine = open_store()
+    get_workspace(engine, workspace_id)
+    req = ledger.create_request(
+        engine,
+        workspace_id,
+        "access_export",
+        [user_id] if user_id else [],
+        [company_id] if company_id else [],
+        cli_actor(),
+    )
+    if run_now:
+        req = _run_now(req.id)
+    emit(req.to_dict(), as_json, _privacy_human)
+
+
+@privacy.command("status")
+@click.argument("request_id")
+@click.option("--log", "with_log", is_flag=True, help="Include the audit log.")
+@command
+def privacy_status(request_id: str, with_log: bool, as_json: bool) -> None:
+    """Status, progress and location of a privacy request."""
+    from pipeline.privacy import ledger
+
+    req = ledger.get_request(open_store(), request_id)
+    data = req.to_dict()
+    if with_log:
+        data["audit_log"] = ledger.audit_log(open_store(), request_id)
+    emit(data, as_json, _privacy_human)
+
+
+@privacy.command("retry")
+@click.argument("request_id")
+@command
+def privacy_retry(request_id: str, as_json: bool) -> None:
+    """Queue a failed request again (same request, new attempt; finished steps skipped)."""
+    from pipeline.privacy import runner
+
+    req = runner.retry(open_store(), request_id, cli_actor())
+    emit(req.to_dict(), as_json, _privacy_human)
