@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from resources.errors import ConfigError
 
@@ -48,30 +49,26 @@ def is_set(name: str) -> bool:
     return raw(name) is not None
 
 
-def integer(name: str, default: int, minimum: int | None = None) -> int:
+def _parsed(name: str, default: float, cast: type, minimum: float | None) -> Any:
     value = raw(name)
     if value is None:
         return default
     try:
-        number = int(value)
+        out = cast(value)
     except ValueError:
-        raise ConfigError(name, f"must be an integer, got {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise ConfigError(name, f"must be >= {minimum}, got {number}")
-    return number
-
-
-def number(name: str, default: float, minimum: float | None = None) -> float:
-    value = raw(name)
-    if value is None:
-        return default
-    try:
-        out = float(value)
-    except ValueError:
-        raise ConfigError(name, f"must be a number, got {value!r}") from None
+        kind = "an integer" if cast is int else "a number"
+        raise ConfigError(name, f"must be {kind}, got {value!r}") from None
     if minimum is not None and out < minimum:
         raise ConfigError(name, f"must be >= {minimum}, got {out}")
     return out
+
+
+def integer(name: str, default: int, minimum: int | None = None) -> int:
+    return int(_parsed(name, default, int, minimum))
+
+
+def number(name: str, default: float, minimum: float | None = None) -> float:
+    return float(_parsed(name, default, float, minimum))
 
 
 # --- where things live -----------------------------------------------------------------
