@@ -12,7 +12,7 @@ they never land in run config.
 | EVENTSYNC_DATABASE_URL | SQLite ``$DAGSTER_HOME/eventsync.db`` | event store |
 | EVENTSYNC_DATA_DIR | ``$DAGSTER_HOME/eventsync`` | staging, quarantine, locks |
 | EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
-| EVENTSYNC_EXECUTOR | multiprocess | Definitions |
+| EVENTSYNC_EXECUTOR | in_process | Definitions |
 | EVENTSYNC_MAX_CONCURRENT_STEPS | (executor default) | multiprocess executor |
 | EVENTSYNC_CELERY_BROKER / _BACKEND | amqp://guest:guest@127.0.0.1:5672// / rpc:// | celery |
 | EVENTSYNC_PAUSE_AFTER_FAILURES | 3 | sync health |
@@ -103,7 +103,7 @@ def partitions_start() -> str | None:
 
 # --- orchestration ---------------------------------------------------------------------
 def executor() -> str:
-    return raw("EVENTSYNC_EXECUTOR") or "multiprocess"
+    return raw("EVENTSYNC_EXECUTOR") or "in_process"
 
 
 def max_concurrent_steps() -> int | None:

@@ -28,8 +28,9 @@ DAY = "2026-11-20"
 
 def test_executor_choice_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVENTSYNC_EXECUTOR", raising=False)
-    assert executor_name() == "multiprocess"
-    assert executor_from_env().name == "multiprocess"
+    assert executor_name() == "in_process"
+    assert executor_from_env().name == "in_process"
+    assert executor_from_env("multiprocess").name == "multiprocess"
     assert executor_from_env("in_process").name == "in_process"
     assert executor_from_env("celery").name == "celery"
     monkeypatch.setenv("EVENTSYNC_EXECUTOR", "kubernetes")
