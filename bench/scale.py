@@ -128,9 +128,7 @@ def main() -> None:
     p.add_argument("--pg-url", default=os.environ.get("EVENTSYNC_BENCH_PG_URL", PG_DEFAULT))
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "eventsync-scale")
     args = p.parse_args()
-    results = [
-        measure(int(n), args.pg_url, args.repeat, args.work) for n in args.syncs.split(",")
-    ]
+    results = [measure(int(n), args.pg_url, args.repeat, args.work) for n in args.syncs.split(",")]
     print(table(results))
 
 
