@@ -141,7 +141,9 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     """One partition as `events_daily` then `events_export` do it: stage (holding the
     export lock shared inside `stage_day`), then, unless blocked, load the staged day,
     write it and record it under the shared lock."""
-    from assets.export import export_day, record_export
+    from assets.export import export_day
+    from assets.formats import staging_codec
+    from assets.ledger import record_export
     from assets.staging import StageResult, stage_day
     from pipeline.privacy.erasure import default_opener
     from pipeline.syncs.config import get_sync
@@ -151,7 +153,12 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     engine = _engine()
     sync = get_sync(engine, sync_id)
     stage = stage_day(
-        database_url(), engine, sync.id, sync.workspace_id, day, compression=sync.compression
+        database_url(),
+        engine,
+        sync.id,
+        sync.workspace_id,
+        day,
+        codec=staging_codec(sync.formats, sync.compression),
     )
     if stage.blocked_reason:
         return {"day": day, "blocked": stage.blocked_reason}
@@ -430,7 +437,8 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     pg_locks), then clean what it wrote. Nothing of the subject remains."""
     import threading
 
-    from assets.export import export_day, record_export
+    from assets.export import export_day
+    from assets.ledger import record_export
     from assets.staging import stage_day, staging_dir
     from pipeline.privacy import erasure, ledger
     from pipeline.syncs.config import create_sync
@@ -446,7 +454,7 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     insert_day(engine, ws, day, 26)
     root = tmp_path / "exports"
     sync = create_sync(engine, ws, str(root), formats=["parquet", "jsonl"], compression="zstd")
-    stage = stage_day(pg_store_url, engine, sync.id, ws, day, compression=sync.compression)
+    stage = stage_day(pg_store_url, engine, sync.id, ws, day)
     req = ledger.create_request(engine, ws, "erasure", [target], [], "cli:test")
     ledger.claim(engine, req.id, "cli:test")
     outcome: dict[str, Any] = {}

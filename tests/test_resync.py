@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, text
 
-from assets.export import export_day, record_export
+from assets.export import export_day
 from assets.extract import day_fingerprints
+from assets.ledger import record_export
 from assets.staging import stage_day
 from pipeline.cli import main
 from pipeline.defs.exports.assets import events_daily, events_export
