@@ -31,9 +31,9 @@ TABLE = "events"
 TABLE_DEFINITIONS = {
     "bigquery": "_schema.bigquery.json",
     "spark_schema": "_schema.spark.ddl",
-    "spark": "_schema.spark.{fmt}.sql",
-    "athena": "_schema.athena.{fmt}.sql",
-    "duckdb": "_schema.duckdb.{fmt}.sql",
+    "spark": "_schema.spark_{fmt}.sql",
+    "athena": "_schema.athena_{fmt}.sql",
+    "duckdb": "_schema.duckdb_{fmt}.sql",
 }
 
 

@@ -42,7 +42,9 @@ class CsvFormat(TextFormat):
 
     def write(self, select: str, codec: str, out: Path) -> None:
         """COPY a query's rows to `out` in this dialect."""
-        duck().execute(f"COPY ({select}) TO {sql_path(out)} ({DIALECT}, COMPRESSION '{codec}')")
+        duck().execute(
+            f"COPY ({select}) TO {sql_path(out)} ({DIALECT}, COMPRESSION '{codec}')"
+        ).fetchall()
 
     def render(self, staged: Path, codec: str, out: Path) -> None:
         self.write(select_rendered(staged), codec, out)

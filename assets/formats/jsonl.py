@@ -34,7 +34,7 @@ class JsonLinesFormat(TextFormat):
         duck().execute(
             f"COPY ({select_rendered(staged)}) TO {sql_path(out)} "
             f"(FORMAT JSON, COMPRESSION '{codec}')"
-        )
+        ).fetchall()
 
     def filter_subjects(
         self, src: Path, users: set[str], companies: set[str], out: Path
