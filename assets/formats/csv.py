@@ -58,12 +58,14 @@ class CsvFormat(TextFormat):
         return rows - hits, hits
 
     def count(self, src: Path, users: set[str], companies: set[str]) -> tuple[int, int]:
-        rows, hits = (
+        # fetchall: a result left unfinished on the thread's shared connection makes its
+        # next query fail ("unfinished result from execute()").
+        ((rows, hits),) = (
             duck()
-            .execute(
+            .sql(
                 f"SELECT count(*), count(*) FILTER (WHERE {_subject_sql(users, companies)}) "
                 f"FROM {self._read(src)}"
             )
-            .fetchone()
-        )  # type: ignore[misc]
+            .fetchall()
+        )
         return int(rows), int(hits)
