@@ -88,8 +88,11 @@ def _columns(types: dict[str, str], override: dict[str, str] | None = None) -> s
 def spark_table(uri: DestinationURI, sync_id: str, fmt: str) -> str:
     options = {
         "parquet": "",
+        # lineSep keeps a CRLF inside a quoted value; a nullValue marker that never occurs
+        # makes only an empty unquoted field NULL, so "" stays an empty string.
         "csv": (
             "OPTIONS (header 'true', multiLine 'true', quote '\"', escape '\"', "
+            "lineSep '\\r\\n', nullValue '\\u0000', "
             f"mode 'FAILFAST', timestampFormat \"{SPARK_TIMESTAMP}\")\n"
         ),
         "jsonl": f"OPTIONS (mode 'FAILFAST', timestampFormat \"{SPARK_TIMESTAMP}\")\n",
