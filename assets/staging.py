@@ -220,7 +220,8 @@ def _adjust_summary(sync_id: str, day: str, area: Area, removed: int) -> None:
     doc = json.loads(summary.read_text())
     field_name = "valid" if area == "staging" else "quarantined"
     doc[field_name] = max(0, int(doc.get(field_name, 0)) - removed)
-    doc.setdefault("extra", {})["erased_rows"] = doc["extra"].get("erased_rows", 0) + removed
+    extra = doc.setdefault("extra", {})
+    extra["erased_rows"] = extra.get("erased_rows", 0) + removed
     tmp = summary.with_suffix(".erase-tmp")
     tmp.write_text(json.dumps(doc, sort_keys=True, indent=1))
     os.replace(tmp, summary)

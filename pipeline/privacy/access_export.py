@@ -109,13 +109,15 @@ def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str
             rows, quarantined = DayValidator(req.workspace_id, day).validate(batch)
             valid += rows.num_rows
             invalid += quarantined.num_rows
-            columns = [
-                pa.array([prof[f.name]] * rows.num_rows, pa.int64() if f.type == TS else f.type)
+            profile_columns = [  # timestamps are µs integers in the store
+                pa.array(
+                    [prof[f.name]] * rows.num_rows, pa.int64() if f.type == TS else f.type
+                ).cast(f.type)
                 for f in PROFILE_SCHEMA
             ]
-            for name, col in zip(PROFILE_SCHEMA.names, columns, strict=True):
-                rows = rows.append_column(name, col.cast(PROFILE_SCHEMA.field(name).type))
-            writer.write_table(rows.cast(ACCESS_SCHEMA))
+            writer.write_table(
+                pa.Table.from_arrays(rows.columns + profile_columns, schema=ACCESS_SCHEMA)
+            )
     handler("csv").render(staged, "none", out)
     staged.unlink()
     return {
