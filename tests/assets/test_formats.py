@@ -7,7 +7,6 @@ import gzip
 import json
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -23,6 +22,7 @@ from assets.formats import (
 )
 from assets.formats.parquet import parquet_codec
 from tests.assets.conftest import staged_rows
+from tests.readers import csv_rows
 
 TEXT = [("csv", c) for c in CODECS["csv"]] + [("jsonl", c) for c in CODECS["jsonl"]]
 FIRST, LAST = "2024-05-01T00:00:00.000000Z", "2024-05-01T23:59:59.999999Z"
@@ -106,18 +106,6 @@ def test_parquet_render_with_the_staged_codec_is_a_byte_copy(staged, tmp_path):
     assert render(staged, "parquet", "zstd", tmp_path).read_bytes() == staged.read_bytes()
 
 
-def _csv_rows(path: Path) -> list[dict]:
-    return (
-        duckdb.sql(
-            f"SELECT * FROM read_csv('{path}', header=true, all_varchar=true, "
-            "allow_quoted_nulls=false, delim=',', quote='\"', escape='\"')"
-        )
-        .arrow()
-        .read_all()
-        .to_pylist()
-    )
-
-
 def _text(value) -> str | None:  # type: ignore[no-untyped-def]
     return None if value is None else str(value)
 
@@ -129,7 +117,7 @@ def test_csv_is_rfc4180_with_utc_timestamps_and_null_apart_from_empty(staged, tm
     raw = out.read_bytes() if codec == "none" else None
     if codec == "gzip":
         raw = gzip.decompress(out.read_bytes())
-    got = _csv_rows(out)
+    got = csv_rows(out)
     expected = staged_rows()
     assert [r["occurred_at"] for r in got] == [FIRST, LAST, "2024-05-01T12:00:00.000001Z"]
     assert got[2]["received_at"] == "2024-05-02T00:00:00.000005Z"
@@ -176,7 +164,7 @@ def test_csv_filter_writes_the_rows_that_stay_unchanged(staged, tmp_path, codec)
     src = render(staged, "csv", codec, tmp_path)
     out = tmp_path / f"out{handler('csv').file_suffix(codec)}"
     handler("csv").filter_subjects(src, {"u1"}, set(), out)
-    assert _csv_rows(out) == [r for r in _csv_rows(src) if r["user_id"] != "u1"]
+    assert csv_rows(out) == [r for r in csv_rows(src) if r["user_id"] != "u1"]
 
 
 def test_jsonl_filter_copies_kept_lines_byte_for_byte(staged, tmp_path):

@@ -15,14 +15,13 @@ import dagster as dg
 import pytest
 
 from assets.formats import COMPRESSIONS
-from pipeline.defs.exports.assets import events_daily, events_export
-from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.resources import build_resources
 from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import day_bounds_us
 from resources.store import engine_for, upgrade
 from tests.factories import insert_day
+from tests.fixtures.dagster_env import materialize_day
 
 DAYS = ("2025-05-01", "2025-05-02")
 INVALID = 5  # row i5 of each day is quarantined
@@ -100,16 +99,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
             )
             sync_ids[compression] = sync.id
         with dg.instance_for_test(temp_dir=str(home)) as instance:
-            instance.add_dynamic_partitions("sync", list(sync_ids.values()))
             for sync_id in sync_ids.values():
                 for day in DAYS:
-                    result = dg.materialize(
-                        [events_daily, events_export],
-                        partition_key=str(partition_key(day, sync_id)),
-                        instance=instance,
-                        resources=build_resources(),
-                    )
-                    assert result.success
+                    assert materialize_day(instance, build_resources(), day, sync_id).success
         expected = store_rows(db, ws)
         assert len(expected) == 2 * 29 and json.loads(expected[0]["properties"])
         yield Exported(root, sync_ids, expected)

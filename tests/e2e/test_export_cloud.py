@@ -9,20 +9,18 @@ import io
 import json
 from urllib.parse import urlsplit
 
-import dagster as dg
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
 from assets import layout
-from pipeline.defs.exports.assets import events_daily, events_export
-from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.resources import build_resources
 from pipeline.ingest.rules import insert_event_rows
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from tests.factories import event_row, insert_day
+from tests.fixtures.dagster_env import materialize_day
 
 DAY = "2026-11-20"
 
@@ -35,14 +33,7 @@ def cloud_env(s3_env, fake_gcs, monkeypatch):
 
 
 def export(instance, sync_id: str, day: str = DAY) -> None:
-    instance.add_dynamic_partitions("sync", [sync_id])
-    result = dg.materialize(
-        [events_daily, events_export],
-        partition_key=str(partition_key(day, sync_id)),
-        instance=instance,
-        resources=build_resources(),
-    )
-    assert result.success
+    assert materialize_day(instance, build_resources(), day, sync_id).success
 
 
 def rows(table) -> list[dict]:  # type: ignore[no-untyped-def]

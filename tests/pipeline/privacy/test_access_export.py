@@ -7,7 +7,6 @@ import json
 import os
 import stat
 
-import duckdb
 from sqlalchemy import insert
 
 from pipeline.privacy import ledger
@@ -16,6 +15,7 @@ from pipeline.workspaces import create_workspace
 from resources.clock import day_bounds_us
 from resources.schema import user_profiles
 from tests.factories import insert_day
+from tests.readers import csv_rows
 
 DAY = "2025-03-01"
 
@@ -52,15 +52,7 @@ def test_access_export_holds_the_valid_events_in_the_export_dialect(engine, es_h
     assert result["local_path"] == str(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert (result["events"], result["events_invalid_excluded"]) == (3, 1)
-    rows = (
-        duckdb.sql(
-            f"SELECT * FROM read_csv('{path}', header=true, all_varchar=true, "
-            "allow_quoted_nulls=false, delim=',', quote='\"', escape='\"')"
-        )
-        .arrow()
-        .read_all()
-        .to_pylist()
-    )
+    rows = csv_rows(path)
     assert [r["event_id"][-6:] for r in rows] == ["000000", "000013", "000039"]
     assert rows[0]["occurred_at"] == f"{DAY}T00:00:00.000000Z"
     assert rows[2]["occurred_at"] == f"{DAY}T23:59:59.999999Z"
