@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from assets.export import export_day, record_export, record_failure
+from assets.export import export_day
+from assets.ledger import record_export, record_failure
 from assets.staging import stage_day
 from pipeline.api import create_app
 from pipeline.syncs.config import create_sync

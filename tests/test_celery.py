@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets import layout
 from pipeline.defs.executors import CELERY_QUEUE, executor_from_env, executor_name
 from resources.errors import ConfigError
 from tests.dagster_code.trivial import trivial_job_celery
@@ -171,10 +172,10 @@ def test_same_partition_is_byte_identical_on_every_executor(
                 messages
             )
             snapshots[name] = _files(out)
-    day_dir = f"{sync.id}/events/date={DAY}"
-    assert {f"{day_dir}/_manifest.json", f"{day_dir}/part-00000.parquet"} <= set(
+    manifest_key = layout.manifest_key(sync.id, DAY)
+    assert {manifest_key, layout.part_key(sync.id, "parquet", DAY, "zstd")} <= set(
         snapshots["in_process"]
     )
     assert snapshots["in_process"] == snapshots["multiprocess"] == snapshots["celery"]
-    manifest = json.loads((out / day_dir / "_manifest.json").read_text())
+    manifest = json.loads((out / manifest_key).read_text())
     assert manifest["rows"] == 499 and manifest["quarantined"] == 1

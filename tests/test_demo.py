@@ -87,7 +87,7 @@ def test_demo_seed_content(engine: Engine, es_home: Path) -> None:
     sync = get_sync(engine, DEMO_SYNC_ID)
     assert sync.workspace_id == DEMO_WORKSPACE_ID
     assert sync.formats == ["parquet", "jsonl"]
-    assert (sync.compression, sync.backfill_days) == ("zstd", 14)
+    assert (sync.compression, sync.backfill_days) == ("auto", 14)
     assert sync.destination == f"file://{es_home / 'exports'}"
 
     rows = all_rows(engine)

@@ -439,7 +439,6 @@ def _ensure_workspace_and_sync(
             DEMO_WORKSPACE_ID,
             destination=str(destination or dagster_home() / "exports"),
             formats=["parquet", "jsonl"],
-            compression="zstd",
             backfill_days=days,
             title="Demo: local folder",
             sync_id=DEMO_SYNC_ID,

@@ -1,10 +1,12 @@
-"""Local-folder destination: atomic writes (temp file + rename), the embedded default."""
+"""Local-folder destination: atomic writes (temp file + rename), the embedded default.
+Files get the mode the process umask gives (0644 under 022), like any file the user
+creates, so the people and tools meant to read the export can."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 from resources.destinations.base import Destination, DestinationURI
@@ -24,9 +26,10 @@ class LocalDestination(Destination):
     def _atomic(self, key: str):  # type: ignore[no-untyped-def]
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.name)
-        os.close(fd)
-        return target, Path(tmp)
+        # Not mkstemp: it creates 0600 files, and the rename would keep that mode.
+        tmp = target.parent / f".tmp-{uuid.uuid4().hex}-{target.name}"
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        return target, tmp
 
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         target, tmp = self._atomic(key)

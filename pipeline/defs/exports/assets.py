@@ -4,7 +4,7 @@
 bad days. `events_export` writes the staged day to the sync's destination.
 
 Both handle one partition or a range of them (backfills are batched by the
-BackfillPolicy: a 365-day backfill is a dozen runs, not 365). Per-partition
+BackfillPolicy: a 365-day backfill is 6 runs, not 365). Per-partition
 metadata goes through `add_asset_metadata(partition_key=...)`, so every day has
 its own row counts in the UI either way.
 """
@@ -12,13 +12,9 @@ its own row counts in the UI either way.
 import dagster as dg
 import pyarrow.parquet as pq
 
-from assets.export import (
-    ExportResult,
-    export_day,
-    record_export,
-    record_failure,
-    write_schema_doc,
-)
+from assets.export import ExportResult, export_day, write_schema_doc
+from assets.formats import staging_codec
+from assets.ledger import record_export, record_failure
 from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
 from pipeline.defs.exports.freshness import CHECK_NAME as FRESHNESS_CHECK
 from pipeline.defs.exports.freshness import evaluate_freshness
@@ -158,7 +154,7 @@ def events_daily(
             sync.workspace_id,
             day,
             event_types=sync.event_types,
-            compression=sync.compression if "parquet" in sync.formats else "zstd",
+            codec=staging_codec(sync.formats, sync.compression),
             max_invalid_share=config.max_invalid_share,
             batch_rows=config.batch_rows,
         )
@@ -230,8 +226,9 @@ def events_export(
     destinations: DestinationsResource,
 ) -> dg.MaterializeResult:
     """The staged day written to the sync's destination in each configured format,
-    `{sync_id}/events/date=YYYY-MM-DD/part-00000.<ext>` plus `_manifest.json` (written
-    last, listing rows, bytes and sha256 of every file). Re-exporting a day replaces it."""
+    `{sync_id}/{format}/events/date=YYYY-MM-DD/part-00000.<ext>`, then the day's manifest
+    `{sync_id}/_manifests/date=YYYY-MM-DD.json` (written last, listing rows, bytes and
+    sha256 of every file). Re-exporting a day replaces it."""
     engine = store.engine()
     # One sync read and one opened destination (S3 client, STS role) per sync per run,
     # not per day: a backfill run holds 61 days of the same sync.
@@ -247,7 +244,7 @@ def events_export(
                 # Opening the destination and the first write count as the export's too.
                 if sync_id not in opened:
                     opened[sync_id] = (sync, destinations.open(sync))
-                    write_schema_doc(opened[sync_id][1], sync_id)
+                    write_schema_doc(opened[sync_id][1], sync_id, sync.formats)
                 dest = opened[sync_id][1]
                 result = export_day(stage, sync.formats, sync.compression, dest)
             except Exception as exc:
@@ -269,7 +266,7 @@ def events_export(
     for sync_id in opened:
         record_run_success(engine, sync_id)  # a good run resets the failure count
     # In the export's own step: a separate check step would be one more process
-    # per run under the multiprocess executor (a dozen per 365-day backfill).
+    # per run under the multiprocess executor (6 more per 365-day backfill).
     freshness = evaluate_freshness(store)
     return dg.MaterializeResult(
         check_results=[

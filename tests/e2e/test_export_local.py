@@ -1,5 +1,6 @@
-"""The export slice through a real Dagster instance: materializations, checks,
-schedule and sensor ticks, ranged (batched) runs, definitions validation."""
+"""The export slice through a real Dagster instance to a local folder:
+materializations, checks, schedule and sensor ticks, ranged (batched) runs,
+definitions validation."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from assets import layout
 from pipeline.definitions import defs
 from pipeline.defs.exports.backfills import EXPORT_ASSETS
 from pipeline.defs.exports.partitions import partition_key
@@ -30,7 +32,7 @@ from resources.schema import export_ledger, export_subjects
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import materialize_day, tick_sensor
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAY = "2026-11-20"
 
 
@@ -72,8 +74,7 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
     result = materialize_day(instance, resources, DAY, sync.id)
     assert result.success
 
-    day_dir = out / sync.id / "events" / f"date={DAY}"
-    manifest = json.loads((day_dir / "_manifest.json").read_text())
+    manifest = json.loads((out / layout.manifest_key(sync.id, DAY)).read_text())
     # What the store holds for the workspace, day and filter, independently computed.
     with sqlite3.connect(engine.url.database) as db:
         store_ids = {
@@ -86,22 +87,22 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
         }
     con = duckdb.connect()
     invalid = {f"{ws}-{DAY}-{i:06d}" for i in (0, 5, 10, 15)}
-    parquet = pq.read_table(day_dir / "part-00000.parquet")
+    parquet = pq.read_table(out / layout.part_key(sync.id, "parquet", DAY, "zstd"))
     exported_ids = set(parquet.column("event_id").to_pylist())
     assert exported_ids == store_ids - invalid
     assert parquet.num_rows == len(exported_ids)  # no duplicates
-    # DuckDB reads the hive layout, the CSV and the JSON lines with the same rows.
-    glob = f"{out}/{sync.id}/events/*/*"
+    # DuckDB reads each format's hive folder with the same rows.
+    glob = f"{out}/{sync.id}/{{}}/events/*/*"
     assert con.execute(
-        f"SELECT count(*) FROM read_parquet('{glob}.parquet', hive_partitioning=1) "
+        f"SELECT count(*) FROM read_parquet('{glob.format('parquet')}', hive_partitioning=1) "
         f"WHERE date = '{DAY}'"
     ).fetchone()[0] == len(exported_ids)
     assert con.execute(
-        f"SELECT count(DISTINCT event_id) FROM read_csv('{glob}.csv.zst')"
+        f"SELECT count(DISTINCT event_id) FROM read_csv('{glob.format('csv')}')"
     ).fetchone()[0] == len(exported_ids)
-    assert con.execute(f"SELECT count(*) FROM read_json('{glob}.jsonl.zst')").fetchone()[0] == len(
-        exported_ids
-    )
+    assert con.execute(f"SELECT count(*) FROM read_json('{glob.format('jsonl')}')").fetchone()[
+        0
+    ] == len(exported_ids)
     assert str(parquet.schema.field("occurred_at").type) == "timestamp[us, tz=UTC]"
 
     # Quarantine: every invalid row with its reason; exported + quarantined = extracted.
@@ -116,10 +117,11 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
     assert reasons[f"{ws}-{DAY}-000015"] == "user_id empty or longer than 256"
     assert manifest["rows"] + manifest["quarantined"] == len(store_ids)
     assert manifest["rows"] == len(exported_ids)
-    assert [f["key"].rsplit("/", 1)[1] for f in manifest["files"]] == [
-        "part-00000.parquet",
-        "part-00000.csv.zst",
-        "part-00000.jsonl.zst",
+    # the default compression: zstd inside Parquet, gzip for CSV and JSON lines
+    assert [f["key"] for f in manifest["files"]] == [
+        f"{sync.id}/parquet/events/date={DAY}/part-00000.parquet",
+        f"{sync.id}/csv/events/date={DAY}/part-00000.csv.gz",
+        f"{sync.id}/jsonl/events/date={DAY}/part-00000.jsonl.gz",
     ]
     for f in manifest["files"]:
         data = (out / f["key"]).read_bytes()
@@ -175,7 +177,7 @@ def test_rematerializing_a_day_is_byte_identical_without_duplicates(
     assert materialize_day(instance, resources, DAY, sync.id).success
     assert _files(out) == first
     table = ds.dataset(
-        sorted((out / sync.id / "events").rglob("*.parquet")), format="parquet"
+        str(out / layout.data_folder(sync.id, "parquet")), format="parquet", partitioning="hive"
     ).to_table()
     assert table.num_rows == 120 == len(set(table.column("event_id").to_pylist()))
 
@@ -191,8 +193,11 @@ def test_reexport_after_format_change_leaves_only_manifest_files(
     update_sync(engine, sync.id, formats=["parquet"], compression="zstd")
     insert_day(engine, ws, DAY, 0)
     assert materialize_day(instance, resources, DAY, sync.id).success
-    day_dir = out / sync.id / "events" / f"date={DAY}"
-    assert sorted(p.name for p in day_dir.iterdir()) == ["_manifest.json", "part-00000.parquet"]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert [f for f in files if "/_schema." not in f] == [
+        layout.manifest_key(sync.id, DAY),
+        layout.part_key(sync.id, "parquet", DAY, "zstd"),
+    ]
 
 
 def test_blocking_check_stops_the_export_of_a_bad_day(engine, instance, resources, tmp_path):
@@ -207,7 +212,7 @@ def test_blocking_check_stops_the_export_of_a_bad_day(engine, instance, resource
     failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert [e.step_key for e in failed] == ["events_daily"]
     assert "blocking asset check failed" in failed[0].step_failure_data.error.message
-    assert not (out / sync.id / "events").exists()
+    assert not (out / sync.id).exists()
     evals = {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
         for e in result.all_events
@@ -233,10 +238,7 @@ def test_blocking_check_stops_the_export_of_a_bad_day(engine, instance, resource
         run_config={"ops": {"events_daily": {"config": {"max_invalid_share": 0.25}}}},
     )
     assert result.success
-    assert (
-        pq.read_table(out / sync.id / "events" / f"date={DAY}" / "part-00000.parquet").num_rows
-        == 80
-    )
+    assert pq.read_table(out / layout.part_key(sync.id, "parquet", DAY, "zstd")).num_rows == 80
 
 
 def test_ranged_run_exports_each_day_with_its_own_metadata(engine, instance, resources, tmp_path):
@@ -258,7 +260,7 @@ def test_ranged_run_exports_each_day_with_its_own_metadata(engine, instance, res
     )
     assert result.success
     for n, day in enumerate(days):
-        table = pq.read_table(out / sync.id / "events" / f"date={day}" / "part-00000.parquet")
+        table = pq.read_table(out / layout.part_key(sync.id, "parquet", day, "zstd"))
         assert table.num_rows == 10 + n
         rec = instance.fetch_materializations(
             dg.AssetRecordsFilter(
