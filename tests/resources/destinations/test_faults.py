@@ -195,6 +195,9 @@ def test_gcs_faults_still_end_in_one_intact_copy(fake_gcs, gcs_bucket, tmp_path)
     faults = {action: proxy.count(action) for action in ("503", RESET_BEFORE, RESET_AFTER)}
     assert all(faults.values()), faults
     assert dest.retries.total == sum(faults.values()), (dest.retries.by_code, faults)
+    print(
+        f"gcs: {len(proxy.records)} requests, faults {faults}, retries {dict(dest.retries.by_code)}"
+    )
     client = fake_gcs.client()
     names = sorted(b.name for b in client.list_blobs(gcs_bucket, prefix="f/"))
     assert names == sorted(expected)

@@ -162,10 +162,8 @@ def test_cli_sync_test_on_a_bucket_that_ignores_aes256_says_so(
     engine, ceph_s3: CephS3, ceph_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The issue's case: Ceph accepts `--sse AES256` and stores the probe unencrypted."""
-    monkeypatch.setenv("EVENTSYNC_S3_ENDPOINT_URL", ceph_s3.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ceph_s3.writer.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ceph_s3.writer.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name, value in ceph_s3.env(ceph_s3.writer).items():
+        monkeypatch.setenv(name, value)
     ws = create_workspace(engine, "acme").workspace_id
     sync = create_sync(engine, ws, f"s3://{ceph_bucket}/exports", options={"sse": "AES256"})
     out = CliRunner().invoke(main, ["sync", "test", sync.id])

@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from resources.destinations import DestinationError, open_destination
+from resources.destinations import DestinationError
 from tests.fixtures.ceph import PACKAGES, CephS3, CephStartError, start_ceph
 
 
 def test_unknown_kms_key_is_refused_at_once(ceph_s3: CephS3, ceph_bucket: str) -> None:
     """Ceph answers 403 InvalidAccessKeyId "Failed to retrieve the actual key, kms-keyid"
     for a key its KMS does not know: that is a key refusal, not bad credentials."""
-    dest = open_destination(
-        f"s3://{ceph_bucket}/exports",
-        {"sse": "aws:kms", "kms_key_id": "no-such-key"},
+    dest = ceph_s3.destination(
+        ceph_s3.writer,
+        ceph_bucket,
+        options={"sse": "aws:kms", "kms_key_id": "no-such-key"},
         sync_id="sync_kms",
-        settings=ceph_s3.settings(ceph_s3.writer),
     )
     with pytest.raises(DestinationError) as info:
         dest.put_bytes("x.json", b"{}")

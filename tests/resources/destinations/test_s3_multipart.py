@@ -124,12 +124,7 @@ def test_uploads_started_after_the_cutoff_are_kept(ceph_s3: CephS3, ceph_bucket:
     before = datetime.now(UTC) - timedelta(minutes=1)
     admin = ceph_s3.client()
     started = admin.create_multipart_upload(Bucket=ceph_bucket, Key=f"exports/{DAY}y.parquet")
-    dest_settings = ceph_s3.settings(ceph_s3.rw)
-    from resources.destinations import open_destination
-
-    dest = open_destination(
-        f"s3://{ceph_bucket}/exports", {}, sync_id="sync_k", settings=dest_settings
-    )
+    dest = ceph_s3.destination(ceph_s3.rw, ceph_bucket, sync_id="sync_k")
     result = dest.abort_stale_uploads(DAY, initiated_before=before)
     assert (result.permitted, result.aborted, result.kept) == (True, [], 1)
     result = dest.abort_stale_uploads(
