@@ -79,7 +79,8 @@ def parse_destination(uri: str) -> DestinationURI:
 
 class DestinationError(Exception):
     """A destination refused an operation. The message names the sync, the bucket, the
-    object and the cause; ``reason`` is one of :data:`REASONS`."""
+    object and the cause; ``reason`` is one of :data:`REASONS`; ``key`` is the object's
+    key under the destination prefix (None when the operation had no single object)."""
 
     def __init__(
         self,
@@ -112,9 +113,10 @@ class DestinationExistsError(DestinationError, FileExistsError):
 
 @dataclass(frozen=True)
 class ObjectWritten:
-    """What the server confirmed about one written object. ``encryption`` is what its
-    response reported (``AES256``, ``aws:kms``, a CMEK key name), None when it reported
-    nothing; ``verified`` is True when that was checked against the sync's setting."""
+    """What the server confirmed about one written object: ``key`` is its full name in
+    the bucket (local: the relative key); ``encryption`` what the answer reported
+    (``AES256``, ``aws:kms``, ``cmek``), ``kms_key`` the key it named; ``verified`` is
+    True when that was checked against the sync's setting."""
 
     key: str
     encryption: str | None = None
@@ -197,6 +199,11 @@ class Destination(abc.ABC):
         if (prefix.endswith("/") or not prefix) and full and not full.endswith("/"):
             full += "/"
         return full
+
+    def relative_key(self, full: str) -> str:
+        """The key under the destination's prefix of a full object name."""
+        base = f"{self.uri.prefix}/" if self.uri.prefix else ""
+        return full[len(base) :] if base and full.startswith(base) else full
 
     def describe(self, key: str = "") -> str:
         """Human-readable location of a key (for messages and status)."""

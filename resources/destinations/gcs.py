@@ -107,6 +107,13 @@ class GCSDestination(Destination):
                 raise DestinationNotFoundError(str(err), reason="not_found", **ids) from exc
             raise err from exc
 
+    def _unconfirmed(self, key: str) -> ObjectWritten:
+        return ObjectWritten(
+            key=self.object_key(key),
+            encryption="cmek" if self.kms_key_name else "google-managed",
+            kms_key=self.kms_key_name,
+        )
+
     def _verified(self, key: str, blob: Any) -> ObjectWritten:
         """With a CMEK key configured, the object the server describes must name it (GCS
         reports the key version: `<key>/cryptoKeyVersions/N`)."""
@@ -172,7 +179,7 @@ class GCSDestination(Destination):
 
         blob = self._call("put", key, put)
         if blob is None:
-            return ObjectWritten(key=self.object_key(key), encryption=self.kms_key_name)
+            return self._unconfirmed(key)  # our earlier attempt landed; answer lost
         return self._verified(key, blob)
 
     def put_file(
@@ -211,7 +218,7 @@ class GCSDestination(Destination):
 
         blob = self._call("put", key, put)
         if blob is None:
-            return ObjectWritten(key=self.object_key(key), encryption=self.kms_key_name)
+            return self._unconfirmed(key)  # our earlier attempt landed; answer lost
         return self._verified(key, blob)
 
     def abort_stale_uploads(

@@ -58,7 +58,7 @@ def verify(
             reason="encryption_not_applied",
             sync_id=dest.sync_id,
             bucket=dest.bucket,
-            key=full,
+            key=dest.relative_key(full),
         )
     return ObjectWritten(
         key=full,
@@ -90,5 +90,5 @@ def not_applied(dest: S3Destination, err: DestinationError, full: str) -> Destin
         reason=err.reason,
         sync_id=dest.sync_id,
         bucket=dest.bucket,
-        key=full,
+        key=dest.relative_key(full),
     )
