@@ -15,6 +15,8 @@ pytest_plugins = [
     "tests.fixtures.dagster_env",
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
+    "tests.fixtures.ceph",
+    "tests.fixtures.s3_servers",
     "tests.fixtures.gcs",
     "tests.fixtures.broker",
 ]
