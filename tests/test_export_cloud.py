@@ -18,7 +18,7 @@ from pyarrow import fs
 from pipeline.defs.exports.assets import events_daily, events_export
 from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.resources import build_resources
-from pipeline.ingest.rules import insert_event_rows
+from pipeline.ingest import insert_event_rows
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from tests.factories import event_row, insert_day

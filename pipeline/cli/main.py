@@ -449,7 +449,7 @@ def sync_status_cmd(sync_id: str, first: str | None, last: str | None, as_json: 
 def ingest_cmd(workspace_id: str, rejects_path: str | None, file: str, as_json: bool) -> None:
     """Load events from a JSON-lines (.jsonl/.ndjson/.json) or CSV file, optionally .gz.
     Valid events are stored; each rejected line goes to the rejects file with its reason."""
-    from pipeline.ingest.rules import ingest_file
+    from pipeline.ingest import ingest_file
 
     result = ingest_file(_engine(), workspace_id, file, rejects_path=rejects_path)
     data = {
