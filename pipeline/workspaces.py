@@ -89,11 +89,11 @@ def set_retention(engine: Engine, workspace_id: str, retention_days: int | None)
 
 
 def _key_cache() -> keys.VerifiedKeyCache:
+    """The process's cache (rebuilt when EVENTSYNC_KEY_CACHE_SECONDS changes)."""
     global _cache
-    if _cache is None:
-        _cache = keys.VerifiedKeyCache(
-            KEY_CACHE_SIZE, settings.key_cache_seconds(), VERIFY_AGAIN_SECONDS
-        )
+    seconds = settings.key_cache_seconds()
+    if _cache is None or _cache.recheck_seconds != seconds:
+        _cache = keys.VerifiedKeyCache(KEY_CACHE_SIZE, seconds, VERIFY_AGAIN_SECONDS)
     return _cache
 
 

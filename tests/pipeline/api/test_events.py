@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +13,7 @@ from sqlalchemy import Engine, select, text
 from pipeline.api import create_app
 from pipeline.workspaces import create_workspace, revoke_key
 from resources.schema import events
-
-VENV_BIN = Path(sys.executable).parent
+from tests.pipeline.api.server import api_server
 
 
 def ev(event_id: str, **over: Any) -> dict[str, Any]:
@@ -166,55 +159,18 @@ def test_database_holds_no_plaintext_api_key(engine: Engine, es_home: Path, key:
     assert secret.encode() not in raw
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_eventsync_api_serves_over_http(engine: Engine, es_home: Path, key: str) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(es_home),
-        "EVENTSYNC_DATABASE_URL": os.environ["EVENTSYNC_DATABASE_URL"],
-    }
-    log = (es_home / "api.log").open("w+")
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "eventsync"), "api", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"eventsync api did not come up on {base}: {log.read()[-2000:]}")
-            time.sleep(0.2)
+    with api_server(es_home) as server:
         r = httpx.post(
-            f"{base}/v1/events", json={"events": [ev("over-http")]}, headers=bearer(key), timeout=10
+            f"{server.base}/v1/events",
+            json={"events": [ev("over-http")]},
+            headers=bearer(key),
+            timeout=10,
         )
         assert r.status_code == 200
         assert r.json() == {"accepted": 1, "rejected": []}
         with engine.connect() as conn:
             assert conn.execute(select(events.c.event_id)).scalars().all() == ["over-http"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.seek(0)
-        output = log.read()
-        log.close()
+    output = server.log()
     assert key.split("_", 2)[2] not in output  # keys never reach the log
     assert "POST /v1/events" in output
