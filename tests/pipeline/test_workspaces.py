@@ -23,7 +23,7 @@ def test_a_key_gets_the_scopes_name_and_expiry_asked_for(engine: Engine) -> None
     key = create_key(
         engine, ws, ["privacy:read", "events:write"], name="tracker", expires_in_days=7
     )
-    row = [k for k in list_keys(engine, ws) if k["id"] == keys.split_key(key)[0]][0]
+    row = next(k for k in list_keys(engine, ws) if k["id"] == keys.split_key(key)[0])
     assert row["scopes"] == ["events:write", "privacy:read"]  # stored in canonical order
     assert row["name"] == "tracker" and row["expires_at"] > row["created_at"]
     assert "key_hash" not in row and "salt" not in row
