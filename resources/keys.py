@@ -70,8 +70,14 @@ def split_key(plaintext: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+# One slow hash at a time per process: a flood of wrong keys can then hold at most one
+# core, whatever the number of threads serving it; the other requests keep the rest.
+_slow_hash_gate = threading.BoundedSemaphore(1)
+
+
 def verify(secret: str, salt: str, key_hash: str) -> bool:
-    return hmac.compare_digest(_hash(secret, salt), key_hash)
+    with _slow_hash_gate:
+        return hmac.compare_digest(_hash(secret, salt), key_hash)
 
 
 def check_scopes(scopes: list[str] | tuple[str, ...] | None) -> str:

@@ -6,7 +6,8 @@
 2. **Authentication** of `/v1/...` from the headers alone, before the body is read or
    parsed: a key verified within seconds costs no database read; any other costs one
    lookup and at most one slow hash, and only while the client address has not failed
-   too often (else 429 + Retry-After, without hashing).
+   too often (else 429 + Retry-After, without hashing, after a short delay, closing
+   the connection).
 3. **Invalid UTF-8** in a JSON body becomes lone surrogates (surrogateescape), so the
    ingestion rules refuse just the events that hold it, with a reason, instead of the
    whole request failing to parse.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +34,7 @@ from resources.store import default_engine
 KEY_SCOPE = "eventsync.api_key"
 PROTECTED_PREFIX = "/v1/"
 EVENTS_PATH = "/v1/events"
+BLOCKED_DELAY_SECONDS = 0.5  # before a 429 to an address over its failed-auth budget
 
 
 class _TooLarge(Exception):
@@ -145,18 +148,28 @@ class Guard:
                 {"WWW-Authenticate": "Bearer"},
             )
         engine = engine_of(app)
-        info = cached_key(engine, plaintext)
-        if info is None:
-            client = (scope.get("client") or ("unknown", 0))[0]
-            limiter = failure_limiter(app)
-            wait = limiter.wait(client)
-            if wait > 0:
-                limited = RateLimited("failed authentications from this address", wait)
-                return error_response(429, str(limited), {"Retry-After": str(limited.retry_after)})
+        info, needs_slow_hash = cached_key(engine, plaintext)
+        if info is None and not needs_slow_hash:  # verified before: re-read its row only
             info, reason = await to_thread.run_sync(verify_key, engine, plaintext)
             if info is None:
-                limiter.take(client)
                 return error_response(401, reason, {"WWW-Authenticate": "Bearer"})
+        if info is None:
+            # A slow verification takes a token of the address's failure budget first
+            # (so concurrent attempts cannot overrun it) and gives it back on success.
+            client = (scope.get("client") or ("unknown", 0))[0]
+            limiter = failure_limiter(app)
+            wait = limiter.take(client)
+            if wait > 0:
+                # Answered slowly and the connection closed: a client that retries as
+                # fast as it can then sends a few requests a second, not thousands.
+                await anyio.sleep(BLOCKED_DELAY_SECONDS)
+                limited = RateLimited("failed authentications from this address", wait)
+                headers = {"Retry-After": str(limited.retry_after), "Connection": "close"}
+                return error_response(429, str(limited), headers)
+            info, reason = await to_thread.run_sync(verify_key, engine, plaintext)
+            if info is None:
+                return error_response(401, reason, {"WWW-Authenticate": "Bearer"})
+            limiter.refund(client)
         scope[KEY_SCOPE] = info
         bucket = _key_limit(app, scope["path"])
         if bucket is not None:

@@ -43,12 +43,6 @@ class TokenBucket:
     def _wait(self, tokens: float) -> float:
         return (1 - tokens) / self.rate if self.rate > 0 else 3600.0
 
-    def wait(self, key: str) -> float:
-        """0 when a token is available now (none is taken), else the seconds until one is."""
-        with self._lock:
-            tokens = self._tokens(key, time.monotonic())
-        return 0.0 if tokens >= 1 else self._wait(tokens)
-
     def take(self, key: str) -> float:
         """Take a token: 0 when allowed, else the seconds until a token is available."""
         now = time.monotonic()
@@ -61,6 +55,13 @@ class TokenBucket:
                 return 0.0
             self._state[key] = (tokens, now)
             return self._wait(tokens)
+
+    def refund(self, key: str) -> None:
+        """Give back a token taken for an attempt that turned out fine."""
+        with self._lock:
+            if key in self._state:
+                tokens, last = self._state[key]
+                self._state[key] = (min(self.burst, tokens + 1), last)
 
     def _prune(self, now: float) -> None:
         full = [k for k in self._state if self._tokens(k, now) >= self.burst]
