@@ -16,6 +16,7 @@ Routers raise the domain errors; they never build these responses themselves.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,7 +26,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from pipeline.api.ratelimit import RateLimited
 from pipeline.privacy.ledger import InvalidTransition
@@ -109,15 +109,16 @@ def _jsonable(errors: Any) -> Any:
     return jsonable_encoder(items, custom_encoder={Exception: str})
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette names only the first
-    route's, so GET+POST on one path answered `Allow: POST`)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and getattr(route, "methods", None):
-            methods |= set(route.methods)
-    return ", ".join(sorted(methods))
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the OpenAPI document lists at this path (Starlette names only the
+    first matching route's, so GET+POST on one path answered `Allow: POST`)."""
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = "/".join(
+            "[^/]+" if part.startswith("{") else re.escape(part) for part in template.split("/")
+        )
+        if re.fullmatch(pattern, request.url.path):
+            return ", ".join(sorted(m.upper() for m in operations))
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -159,6 +160,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
-        if exc.status_code == 405:
-            exc.headers = {**(exc.headers or {}), "Allow": _allowed_methods(request)}
+        allow = _allowed_methods(request) if exc.status_code == 405 else None
+        if allow:
+            exc.headers = {**(exc.headers or {}), "Allow": allow}
         return await http_exception_handler(request, exc)

@@ -50,8 +50,35 @@ def _at_most_max_ids(value: Any) -> Any:
     return value
 
 
+HALF = ledger.MAX_IDS // 2
+
+
 class ErasureBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """At most MAX_IDS ids in one list, or HALF in each when both lists are used: a
+    rule JSON Schema can state exactly (a sum of two lengths it cannot)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["user_ids"],
+                    "properties": {"user_ids": {"minItems": 1}, "company_ids": {"maxItems": 0}},
+                },
+                {
+                    "required": ["company_ids"],
+                    "properties": {"company_ids": {"minItems": 1}, "user_ids": {"maxItems": 0}},
+                },
+                {
+                    "required": ["user_ids", "company_ids"],
+                    "properties": {
+                        "user_ids": {"minItems": 1, "maxItems": HALF},
+                        "company_ids": {"minItems": 1, "maxItems": HALF},
+                    },
+                },
+            ]
+        },
+    )
 
     user_ids: list[IdStr] = Field(
         default_factory=list, max_length=ledger.MAX_IDS, description="User ids to erase."
@@ -67,19 +94,29 @@ class ErasureBody(BaseModel):
 
     @model_validator(mode="after")
     def _some(self) -> ErasureBody:
-        total = len(self.user_ids) + len(self.company_ids)
-        if total == 0:
+        if not self.user_ids and not self.company_ids:
             raise ValueError("name at least one id in user_ids or company_ids")
-        if total > ledger.MAX_IDS:
-            raise ValueError(f"at most {ledger.MAX_IDS} ids per request, got {total}")
+        if (
+            self.user_ids
+            and self.company_ids
+            and max(map(len, (self.user_ids, self.company_ids))) > HALF
+        ):
+            raise ValueError(
+                f"with both user_ids and company_ids, at most {HALF} of each "
+                f"(at most {ledger.MAX_IDS} ids per request)"
+            )
         return self
 
 
 class AccessExportBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["user_id"]}, {"required": ["company_id"]}]},
+    )
 
-    user_id: IdStr | None = None
-    company_id: IdStr | None = None
+    # Strings when given (null is refused): exactly one of the two.
+    user_id: IdStr = Field(default=None)  # type: ignore[assignment]
+    company_id: IdStr = Field(default=None)  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AccessExportBody:
