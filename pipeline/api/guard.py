@@ -182,19 +182,18 @@ class Guard:
     async def _call_with_limit(
         self, scope: Scope, receive: Receive, send: Send, limit: int
     ) -> None:
-        state = {"too_large": False, "sent_413": False}
+        state = {"too_large": False, "sent_413": False, "total": 0}
         is_json = "json" in (_header(scope, b"content-type") or "").lower()
 
         async def limited_receive() -> Message:
             chunks: list[bytes] = []
-            total = 0
             while True:
                 message = await receive()
                 if message["type"] != "http.request":
                     return message
                 chunk = message.get("body", b"")
-                total += len(chunk)
-                if total > limit:
+                state["total"] += len(chunk)
+                if state["total"] > limit:
                     state["too_large"] = True
                     raise _TooLarge
                 if not is_json:
