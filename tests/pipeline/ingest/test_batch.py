@@ -128,3 +128,26 @@ def test_concurrent_batches_never_duplicate(store_url: str) -> None:
     assert sum(r.accepted for r in results) == len(unique)
     assert sum(r.accepted + r.rejected for r in results) == sum(len(b) for b in batches)
     assert sorted(r["event_id"] for r in stored_rows(engine, ws)) == sorted(unique)
+
+
+def test_rows_the_store_refuses_are_rejected_alone(pg_store_url: str) -> None:
+    """Defence in depth: if a row passed the rules but the store still refused it (here
+    a hostname wider than PostgreSQL's column, slipped past the rules), the batch is
+    retried row by row: that row is rejected with a reason, the others are kept."""
+    from pipeline.ingest.batch import _store
+    from pipeline.ingest.rules import validate_event
+    from resources.store import engine_for
+
+    engine = engine_for(pg_store_url)
+    ws = create_workspace(engine, "Refused").workspace_id
+    rows = []
+    for pos, raw in enumerate([ev(event_id="ok1"), ev(event_id="wide"), ev(event_id="ok2")]):
+        row, _ = validate_event(raw)
+        row.update(workspace_id=ws, received_at=row["occurred_at"])
+        rows.append((pos, row))
+    rows[1][1]["hostname"] = "h" * 300
+    keep, stored, refused = _store(engine, ws, rows)
+    assert [r["event_id"] for _, r in keep] == ["ok1", "ok2"] and stored == set()
+    assert [(x.index, x.event_id) for x in refused] == [(1, "wide")]
+    assert refused[0].reason.startswith("the event store cannot hold this event")
+    assert [r["event_id"] for r in stored_rows(engine, ws)] == ["ok1", "ok2"]
