@@ -82,7 +82,7 @@ def ingest_worker(
     what was sent, accepted and rejected to `out` as JSON. Accepted events of erased
     users are classed by when their batch ran: `early` (committed before the erasure
     began), `late` (sent after it completed), else `during`."""
-    from pipeline.ingest.rules import ingest_events
+    from pipeline.ingest import ingest_events
 
     engine = _engine()
     rnd = random.Random(worker)
@@ -517,7 +517,7 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
 
     from assets.staging import quarantine_path, staging_dir
     from pipeline.api import create_app
-    from pipeline.ingest.rules import ingest_events
+    from pipeline.ingest import ingest_events
     from pipeline.privacy import ledger
     from pipeline.syncs.config import create_sync
     from resources.schema import events, export_ledger, export_subjects, user_profiles

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from assets.event_schema import EVENT_TYPES
 from pipeline.demo.seed import DEMO_SYNC_ID, DEMO_WORKSPACE_ID, seed_demo
-from pipeline.ingest.rules import validate_event
+from pipeline.ingest import validate_event
 from pipeline.syncs.config import get_sync
 from pipeline.workspaces import authenticate
 from resources.clock import US_PER_DAY, day_bounds_us, from_us

@@ -25,7 +25,7 @@ from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.privacy.jobs import JOB_BY_KIND
 from pipeline.defs.privacy.sensors import privacy_failure_sensor, privacy_request_sensor
 from pipeline.defs.resources import DestinationsResource, EventStoreResource, build_resources
-from pipeline.ingest.rules import ingest_events
+from pipeline.ingest import ingest_events
 from pipeline.privacy import ledger
 from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace

@@ -16,7 +16,7 @@ from pyarrow import fs
 
 from assets import layout
 from pipeline.defs.resources import build_resources
-from pipeline.ingest.rules import insert_event_rows
+from pipeline.ingest import insert_event_rows
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from tests.factories import event_row, insert_day
