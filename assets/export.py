@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assets import layout, manifest
+from sqlalchemy import Engine
+
+from assets import layout, ledger, manifest
 from assets.formats import FORMATS, codec_for, handler
 from assets.manifest import ManifestFile
 from assets.staging import StageResult
 from assets.tables import table_definitions
 from resources.destinations.base import Destination
+from resources.locks import default_holder, export_lock, partition_lock
 
 
 class ExportBlocked(Exception):
@@ -45,12 +48,51 @@ class ExportResult:
     stale_removed: list[str]
     stale_cleanup: str  # done | not permitted
     seconds: float
+    uploads_aborted: list[str] = field(default_factory=list)  # a killed run's, cleaned up
+
+
+def export_partition(
+    engine: Engine,
+    stage: StageResult,
+    formats: list[str],
+    compression: str,
+    destination: Destination,
+    holder: str = "",
+) -> ExportResult:
+    """Export one staged partition, crash-safe at every point:
+
+    1. hold the partition alone (a second run of it fails at once, naming the holder),
+       then the workspace's export lock (shared);
+    2. write-ahead: the staged day's subjects join the day's subject index BEFORE any
+       file can become visible, so an erasure visits the day whatever moment this
+       process dies at (assets/rewrite.py then finds files with or without manifest);
+    3. abort the unfinished multipart uploads a killed run left under the day's
+       folders (where the destination lets us list them);
+    4. upload the files, then the manifest, then remove stale parts (`export_day`);
+    5. the ledger row, and the index narrowed to exactly the exported subjects.
+    """
+    with (
+        partition_lock(engine, stage.sync_id, stage.day, holder or default_holder()),
+        # Shared from the write-ahead index to the ledger: no erasure step runs between
+        # them (resources/locks.py says why).
+        export_lock(engine, stage.workspace_id),
+    ):
+        subjects = ledger.index_subjects_ahead(engine, stage)
+        stale = [
+            destination.abort_stale_uploads(folder)
+            for folder in layout.day_folders(stage.sync_id, stage.day, formats)
+        ]
+        result = export_day(stage, formats, compression, destination)
+        result.uploads_aborted = [key for s in stale for key in s.aborted]
+        ledger.record_export(engine, stage, result, subjects)
+        return result
 
 
 def export_day(
     stage: StageResult, formats: list[str], compression: str, destination: Destination
 ) -> ExportResult:
-    """Render each format, upload the parts, then the manifest, then remove stale parts."""
+    """Render each format, upload the parts, then the manifest, then remove stale parts
+    (files only; `export_partition` adds the index, the upload clean-up and the ledger)."""
     if stage.blocked_reason:
         raise ExportBlocked(
             f"partition {stage.day}|{stage.sync_id} is blocked by validation: "

@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any
 
-from assets.formats import handler
+from assets.formats import CODECS, handler
 
 PART = "part-00000"
 SCHEMA_DOC = "_schema.json"
@@ -67,6 +67,18 @@ def legacy_manifest_key(sync_id: str, day: str) -> str:
 def day_folders(sync_id: str, day: str, formats: list[str] | tuple[str, ...]) -> list[str]:
     """Every folder that can hold a part of the day: one per format, and the legacy one."""
     return [day_folder(sync_id, f, day) for f in formats] + [legacy_day_folder(sync_id, day)]
+
+
+def candidate_part_keys(sync_id: str, day: str) -> list[tuple[str, str]]:
+    """(key, format) of every part file the day can have, in any format and codec, in
+    this layout or the legacy one: where an export killed before its manifest may
+    have left files."""
+    out: dict[str, str] = {}
+    for fmt, codecs in CODECS.items():
+        for folder in (day_folder(sync_id, fmt, day), legacy_day_folder(sync_id, day)):
+            for codec in codecs:
+                out.setdefault(f"{folder}{PART}{handler(fmt).file_suffix(codec)}", fmt)
+    return sorted(out.items())
 
 
 def schema_key(sync_id: str) -> str:

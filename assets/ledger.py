@@ -43,11 +43,41 @@ def subjects_of(staged: Path) -> list[tuple[str, str]]:
     )
 
 
-def record_export(engine: Engine, stage: StageResult, result: ExportResult) -> None:
-    """The day's ledger row (from its manifest) and its subject index (from the staged
-    file that was exported), in one transaction."""
-    manifest = result.manifest
+def index_subjects_ahead(engine: Engine, stage: StageResult) -> list[tuple[str, str]]:
+    """Write-ahead: add the staged day's subjects to the day's index before any of its
+    files is uploaded (a union: files of an earlier export may still be there). An
+    export killed after this point leaves a day an erasure will visit."""
+    sync_id, day = stage.sync_id, stage.day
     subjects = subjects_of(Path(stage.staged_path))
+    with engine.begin() as conn:
+        known = set(
+            conn.execute(
+                select(export_subjects.c.subject_type, export_subjects.c.subject_id).where(
+                    _day(export_subjects, sync_id, day)
+                )
+            ).all()
+        )
+        rows = [
+            {"sync_id": sync_id, "day": day, "subject_type": t, "subject_id": i}
+            for t, i in subjects
+            if (t, i) not in known
+        ]
+        for start in range(0, len(rows), 10_000):
+            conn.execute(insert(export_subjects), rows[start : start + 10_000])
+    return subjects
+
+
+def record_export(
+    engine: Engine,
+    stage: StageResult,
+    result: ExportResult,
+    subjects: list[tuple[str, str]] | None = None,
+) -> None:
+    """The day's ledger row (from its manifest) and its subject index narrowed to the
+    staged file that was exported (`subjects`, when the caller read them already), in
+    one transaction."""
+    manifest = result.manifest
+    subjects = subjects if subjects is not None else subjects_of(Path(stage.staged_path))
     sync_id, day = manifest["sync_id"], manifest["date"]
     fp = manifest["source_fingerprint"]
     with engine.begin() as conn:

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -30,7 +31,7 @@ from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
 from assets.extract import DayQuery, FingerprintAccumulator, stream_day
 from assets.formats import handler
 from assets.validate import DayValidator
-from resources.locks import export_lock
+from resources.locks import default_holder, export_lock, partition_lock
 from resources.settings import data_root
 
 Area = Literal["staging", "quarantine"]
@@ -105,11 +106,17 @@ def stage_day(
     codec: str = "zstd",
     max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
     batch_rows: int = 131_072,
+    holder: str = "",
 ) -> StageResult:
     """Stream, validate and stage one partition. Memory is bounded by `batch_rows`.
-    Holds the workspace's export lock (shared) from reading the suppressions to the
-    staged file, so an erasure's staging step cleans whatever this read."""
-    with export_lock(engine, workspace_id):
+    Holds the partition alone (a second run of it fails at once, naming `holder`, the
+    run that has it) and the workspace's export lock (shared) from reading the
+    suppressions to the staged file, so an erasure's staging step cleans whatever
+    this read."""
+    with (
+        partition_lock(engine, sync_id, day, holder or default_holder()),
+        export_lock(engine, workspace_id),
+    ):
         return _stage_day(
             url,
             engine,
@@ -144,8 +151,12 @@ def _stage_day(
     out_dir.mkdir(parents=True, exist_ok=True)
     q_path = quarantine_path(sync_id, day)
     staged = staged_path(sync_id, day)
-    staged_tmp = staged.with_name(staged.name + ".tmp")
-    q_tmp = q_path.with_suffix(".tmp")
+    # Temp names of this run only; leftovers are a killed run's (we hold the partition).
+    for leftover in [*out_dir.glob("*.tmp"), *q_path.parent.glob("*.tmp")]:
+        leftover.unlink(missing_ok=True)
+    run = uuid.uuid4().hex[:12]
+    staged_tmp = staged.with_name(f"{staged.name}.{run}.tmp")
+    q_tmp = q_path.with_name(f"{q_path.name}.{run}.tmp")
     validator = DayValidator(workspace_id, day)
     q_writer: pq.ParquetWriter | None = None
     with pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer:

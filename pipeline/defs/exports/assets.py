@@ -12,9 +12,9 @@ its own row counts in the UI either way.
 import dagster as dg
 import pyarrow.parquet as pq
 
-from assets.export import ExportResult, export_day, write_schema_doc
+from assets.export import ExportResult, export_partition, write_schema_doc
 from assets.formats import staging_codec
-from assets.ledger import record_export, record_failure
+from assets.ledger import record_failure
 from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
 from pipeline.defs.exports.freshness import CHECK_NAME as FRESHNESS_CHECK
 from pipeline.defs.exports.freshness import evaluate_freshness
@@ -23,7 +23,7 @@ from pipeline.defs.resources import DestinationsResource, EventStoreResource
 from pipeline.syncs.config import Sync, get_sync
 from pipeline.syncs.health import record_run_failure, record_run_success
 from resources.destinations.base import Destination
-from resources.locks import export_lock
+from resources.locks import PartitionBusy
 
 # Days per backfill run. Each run costs ~40 s of fixed start-up on a 2-core machine
 # (run and step processes, event log writes) and a backfill's runs go one at a time
@@ -157,6 +157,7 @@ def events_daily(
             codec=staging_codec(sync.formats, sync.compression),
             max_invalid_share=config.max_invalid_share,
             batch_rows=config.batch_rows,
+            holder=f"run {context.run_id}",
         )
         context.add_asset_metadata(_stage_metadata(stage), partition_key=key)
         context.log.info(
@@ -236,26 +237,26 @@ def events_export(
     for key in _partition_keys(context):
         day, sync_id = split_key(key)
         sync = opened[sync_id][0] if sync_id in opened else get_sync(engine, sync_id)
-        # Shared export lock from reading the staged file to the subject index: an
-        # erasure step never runs between them (resources/locks.py says why).
-        with export_lock(engine, sync.workspace_id):
-            stage = StageResult.load(sync_id, day)
-            try:
-                # Opening the destination and the first write count as the export's too.
-                if sync_id not in opened:
-                    opened[sync_id] = (sync, destinations.open(sync))
-                    write_schema_doc(opened[sync_id][1], sync_id, sync.formats)
-                dest = opened[sync_id][1]
-                result = export_day(stage, sync.formats, sync.compression, dest)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                record_failure(engine, stage, error)
-                # One failed run counts once (the run stops here); N in a row pause it.
-                paused = record_run_failure(engine, sync_id, error)
-                if paused.paused_reason:
-                    context.log.error(f"sync {sync_id} is paused: {paused.paused_reason}")
-                raise
-            record_export(engine, stage, result)
+        stage = StageResult.load(sync_id, day)
+        try:
+            # Opening the destination and the first write count as the export's too.
+            if sync_id not in opened:
+                opened[sync_id] = (sync, destinations.open(sync))
+                write_schema_doc(opened[sync_id][1], sync_id, sync.formats)
+            dest = opened[sync_id][1]
+            result = export_partition(
+                engine, stage, sync.formats, sync.compression, dest, holder=f"run {context.run_id}"
+            )
+        except PartitionBusy:
+            raise  # another run is exporting this day: not this sync's failure
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            record_failure(engine, stage, error)
+            # One failed run counts once (the run stops here); N in a row pause it.
+            paused = record_run_failure(engine, sync_id, error)
+            if paused.paused_reason:
+                context.log.error(f"sync {sync_id} is paused: {paused.paused_reason}")
+            raise
         context.add_asset_metadata(
             _export_metadata(result, stage, dest.describe(result.manifest_key)), partition_key=key
         )
