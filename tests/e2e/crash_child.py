@@ -6,6 +6,7 @@ environment, as in a Dagster run."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from assets.export import export_partition
@@ -28,10 +29,15 @@ def main(sync_id: str, day: str) -> None:
         day,
         event_types=sync.event_types,
         codec=staging_codec(sync.formats, sync.compression),
-        holder="crash-child",
+        holder=f"crash-child {os.getpid()}",
     )
     result = export_partition(
-        engine, stage, sync.formats, sync.compression, default_opener(sync), holder="crash-child"
+        engine,
+        stage,
+        sync.formats,
+        sync.compression,
+        default_opener(sync),
+        holder=f"crash-child {os.getpid()}",
     )
     summary = {"rows": result.rows, "files": len(result.files), "aborted": result.uploads_aborted}
     print(json.dumps(summary), flush=True)

@@ -239,3 +239,38 @@ def test_an_erasure_after_a_kill_removes_the_subject_from_every_object(
     _export(sync.id, ceph_s3.url)
     for key, body in _data(_objects(ceph_s3, bucket, f"exports/{sync.id}/")).items():
         assert ERASED not in _table(key, body).column("user_id").to_pylist(), key
+
+
+def test_a_second_run_of_a_partition_in_flight_fails_naming_the_first(scene, ceph_s3, engine):
+    """Two runs of one partition at once: the second ends with one clear line naming
+    the run that has the partition; the first finishes, and the day is one copy."""
+    sync = scene["sync"]
+    held, release = threading.Event(), threading.Event()
+
+    def plan(req: Request) -> str | None:
+        if "/_manifests/" in req.path and not held.is_set():
+            held.set()
+            release.wait(60)  # the first run waits here, holding its partition
+        return None
+
+    proxy = FaultProxy(ceph_s3.url, plan=plan).start()
+    first = _child(sync.id, proxy.url)
+    try:
+        assert held.wait(120), "the first run never reached its manifest"
+        second = _child(sync.id, ceph_s3.url)
+        _out, err = second.communicate(timeout=120)
+        assert second.returncode != 0
+        last = err.strip().splitlines()[-1]
+        assert last == (
+            f"resources.locks.PartitionBusy: partition {DAY}|{sync.id} is already being "
+            f"exported by crash-child {first.pid}"
+        ), last
+    finally:
+        release.set()
+    _out, err = first.communicate(timeout=300)
+    proxy.stop()
+    assert first.returncode == 0, err[-2000:]
+    objects = _objects(ceph_s3, scene["bucket"], f"exports/{sync.id}/")
+    doc = json.loads(objects[f"exports/{sync.id}/_manifests/date={DAY}.json"])
+    assert {f"exports/{f['key']}" for f in doc["files"]} == set(_data(objects))
+    assert all(f["rows"] == ROWS for f in doc["files"])
