@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
 from assets.extract import DayQuery, FingerprintAccumulator, stream_day
+from assets.suppressed import SuppressedSubjects
 from assets.validate import DayValidator
 from resources.locks import export_lock
 from resources.settings import data_root
@@ -91,7 +92,7 @@ def stage_day(
     batch_rows: int = 131_072,
 ) -> StageResult:
     """Stream, validate and stage one partition. Memory is bounded by `batch_rows`.
-    Holds the workspace's export lock (shared) from reading the suppressions to the
+    Holds the workspace's export lock (shared) from reading the suppression list to the
     staged file, so an erasure's staging step cleans whatever this read."""
     with export_lock(engine, workspace_id):
         return _stage_day(
@@ -123,7 +124,8 @@ def _stage_day(
     # scan): a row that lands after the read changes the source's fingerprint, so the
     # re-sync exports the day again -- it can never miss a change.
     accumulator = FingerprintAccumulator()
-    query = DayQuery.for_workspace(engine, workspace_id, day, event_types)
+    query = DayQuery(workspace_id, day, event_types)
+    suppressed = SuppressedSubjects.load(engine, workspace_id)
     out_dir = staging_dir(sync_id, day)
     out_dir.mkdir(parents=True, exist_ok=True)
     q_path = quarantine_path(sync_id, day)
@@ -136,7 +138,8 @@ def _stage_day(
     ) as writer:
         for batch in stream_day(url, query, batch_rows=batch_rows):
             accumulator.add(batch)
-            valid, quarantine = validator.validate(batch)
+            # Erased subjects never reach staging, quarantine or an export.
+            valid, quarantine = validator.validate(suppressed.drop(batch))
             if valid.num_rows:
                 writer.write_table(valid)
             if quarantine.num_rows:

@@ -17,6 +17,8 @@ they never land in run config.
 | EVENTSYNC_CELERY_BROKER / _BACKEND | amqp://guest:guest@127.0.0.1:5672// / rpc:// | celery |
 | EVENTSYNC_PAUSE_AFTER_FAILURES | 3 | sync health |
 | EVENTSYNC_PRIVACY_RATE / _BURST | 60 per minute / 20 | API |
+| EVENTSYNC_PRIVACY_LEASE_SECONDS | 120 | privacy runner (a silent owner's lease expires) |
+| EVENTSYNC_SUBJECT_KEY | ``<data dir>/keys/subject.key`` | keyed hashes of erased subject ids |
 | EVENTSYNC_S3_ENDPOINT_URL, EVENTSYNC_STS_ENDPOINT_URL | AWS | destinations |
 | AWS_REGION / AWS_DEFAULT_REGION | - | destinations |
 | EVENTSYNC_GCS_PROJECT | - | destinations |
@@ -134,6 +136,22 @@ def privacy_rate_per_minute() -> float:
 
 def privacy_burst() -> int:
     return integer("EVENTSYNC_PRIVACY_BURST", 20, minimum=1)
+
+
+# --- privacy ---------------------------------------------------------------------------
+def privacy_lease_seconds() -> float:
+    """How long a running privacy request stays owned without a heartbeat."""
+    return number("EVENTSYNC_PRIVACY_LEASE_SECONDS", 120.0, minimum=1)
+
+
+def subject_key() -> str | None:
+    """The installation's secret for keyed hashes of subject ids (None: use the key file)."""
+    value = raw("EVENTSYNC_SUBJECT_KEY")
+    if value is not None and len(value) < 32:
+        raise ConfigError(
+            "EVENTSYNC_SUBJECT_KEY", f"must be at least 32 characters, got {len(value)}"
+        )
+    return value
 
 
 # --- destinations ----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.api.auth import EngineDep, current_workspace
-from pipeline.privacy import ledger
+from pipeline.privacy import ledger, runner, suppressions
 from resources import keys, settings
 from resources.errors import ConfigError, NotFound
 
@@ -86,7 +86,9 @@ def privacy_caller(
 
 
 CallerDep = Annotated[Caller, Depends(privacy_caller)]
-IdStr = Annotated[str, Field(min_length=1, max_length=ledger.MAX_ID_LENGTH)]
+# Ids are checked by the one subject-id rule (pipeline/subjects.py) when the request is
+# stored: an id this workspace holds is accepted even where the rule refuses new ones.
+IdStr = str
 
 
 def _check(name: str, value: Any) -> Any:
@@ -132,7 +134,9 @@ class AccessExportBody(BaseModel):
 class PrivacyRequestOut(BaseModel):
     id: str
     kind: Literal["erasure", "access_export"]
-    status: Literal["received", "queued", "running", "completed", "failed"]
+    status: Literal["received", "queued", "running", "completed", "failed", "erased"] = Field(
+        description="`erased`: an access export whose file a later erasure deleted."
+    )
     user_ids: list[str]
     company_ids: list[str]
     attempt: int
@@ -141,6 +145,11 @@ class PrivacyRequestOut(BaseModel):
         "(days rewritten, tombstones, owner action required)."
     )
     result_location: str | None = Field(description="Where the access-export CSV is.")
+    result_note: str | None = Field(
+        default=None,
+        description="Why a result is empty or gone (e.g. `subject erased`, or the erasure "
+        "that deleted an access export's file).",
+    )
     error: str | None
     created_at: str
     updated_at: str
@@ -179,8 +188,8 @@ def _get(engine: Any, caller: Caller, request_id: str, kind: str) -> ledger.Priv
 def _retry(engine: Any, caller: Caller, request_id: str, kind: str) -> PrivacyRequestOut:
     _get(engine, caller, request_id, kind)
     try:
-        return _out(ledger.retry(engine, request_id, caller.actor, caller.workspace_id))
-    except ledger.InvalidTransition as exc:
+        return _out(runner.retry(engine, request_id, caller.actor, caller.workspace_id))
+    except runner.InvalidTransition as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
 
 
@@ -221,7 +230,7 @@ def get_erasure(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
     "/erasures/{request_id}/retry",
     status_code=202,
     response_model=PrivacyRequestOut,
-    summary="Retry a failed erasure (same request, new attempt)",
+    summary="Retry a failed erasure, or one whose runner died (same request, new attempt)",
 )
 def retry_erasure(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
     return _retry(engine, caller, request_id, "erasure")
@@ -267,3 +276,47 @@ def get_access_export(request_id: str, caller: CallerDep, engine: EngineDep) -> 
 )
 def retry_access_export(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
     return _retry(engine, caller, request_id, "access_export")
+
+
+class UnsuppressBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: IdStr | None = None
+    company_id: IdStr | None = None
+    reason: str = Field(
+        default="", max_length=500, description="Why (e.g. the consent), kept in the audit log."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> UnsuppressBody:
+        if (self.user_id is None) == (self.company_id is None):
+            raise ValueError("give exactly one of user_id or company_id")
+        return self
+
+
+class UnsuppressOut(BaseModel):
+    subject_type: Literal["user", "company"]
+    erasure_request_id: str = Field(description="The erasure that had suppressed the subject.")
+    lifted_at: str
+
+
+@router.post(
+    "/unsuppress",
+    response_model=UnsuppressOut,
+    summary="Accept an erased subject's events again (they came back with consent)",
+    description="Takes one user or company off the suppression list; audited with the API "
+    "key id and the reason. 404: the subject is not suppressed in this workspace.",
+)
+def post_unsuppress(body: UnsuppressBody, caller: CallerDep, engine: EngineDep) -> Any:
+    kind, subject = (
+        ("user", body.user_id) if body.user_id is not None else ("company", body.company_id)
+    )
+    try:
+        lifted = suppressions.lift(
+            engine, caller.workspace_id, kind, str(subject), caller.actor, body.reason
+        )
+    except ConfigError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    except NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return UnsuppressOut(**lifted)

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +34,8 @@ from assets.event_schema import (
     REQUIRED_FIELDS,
     SCHEMA_VERSION,
 )
+from pipeline.privacy.suppressions import SUBJECT_ERASED, admission, split_erased
+from pipeline.subjects import problem as subject_problem
 from resources.clock import to_us, utcnow
 from resources.errors import EventsyncError
 from resources.schema import company_profiles, events, user_profiles
@@ -45,7 +48,7 @@ MAX_CLOCK_SKEW_US = 86_400_000_000
 ID_FIELDS = ("event_id", "user_id", "company_id", "session_id")
 # Optional string fields with the store's column widths (PostgreSQL enforces them).
 OPTIONAL_STRINGS: dict[str, int | None] = {
-    "company_id": MAX_ID_LENGTH,
+    "company_id": None,  # a subject id: pipeline/subjects.py checks it
     "session_id": MAX_ID_LENGTH,
     "source": 64,
     "hostname": 256,
@@ -141,11 +144,14 @@ def validate_event(raw: Any, now_us: int | None = None) -> tuple[dict[str, Any] 
             return None, f"wrong type for {name!r}: expected string, got {_type_name(value)}"
         if limit is not None and len(value) > limit:
             return None, f"{name!r} is too long: {len(value)} characters, at most {limit}"
-    for name in ("event_id", "user_id"):
-        if len(raw[name]) > MAX_ID_LENGTH:
-            return None, (
-                f"{name!r} is too long: {len(raw[name])} characters, at most {MAX_ID_LENGTH}"
-            )
+    if len(raw["event_id"]) > MAX_ID_LENGTH:
+        return None, (
+            f"'event_id' is too long: {len(raw['event_id'])} characters, at most {MAX_ID_LENGTH}"
+        )
+    for name in ("user_id", "company_id"):  # the one subject-id rule (pipeline/subjects.py)
+        problem = subject_problem(raw[name]) if raw.get(name) is not None else None
+        if problem:
+            return None, f"{name!r} {problem}"
     if len(raw["event_name"]) > MAX_EVENT_NAME_LENGTH:
         return None, (
             f"'event_name' is too long: {len(raw['event_name'])} characters, "
@@ -407,7 +413,8 @@ def ingest_events(
             row["source"] = default_source
         candidates.append((pos, row))
 
-    with engine.begin() as conn:
+    with admission(engine, workspace_id) as conn:  # erased subjects are refused here
+        candidates, erased = split_erased(conn, workspace_id, candidates, row=itemgetter(1))
         inserted = insert_new_event_rows(conn, (r for _, r in candidates))
         keep = [(p, r) for p, r in candidates if r["event_id"] in inserted]
         upsert_profiles(conn, workspace_id, (r for _, r in keep))
@@ -421,6 +428,7 @@ def ingest_events(
                     f"duplicate event_id {row['event_id']!r} (already stored in this workspace)",
                 )
             )
+    result.rejections += [Rejection(p, r["event_id"], SUBJECT_ERASED) for p, r in erased]
     result.rejections.sort(key=lambda r: r.index)
     result.accepted = len(keep)
     result.rejected = len(result.rejections)

@@ -3,6 +3,10 @@ profile as CSV -- UTF-8, a header, one row per event, `properties` as JSON text,
 profile in `profile_*` columns on every row -- written to
 `_privacy/access/<request id>.csv` under the workspace's first sync's destination, or
 under data_root()/privacy/<workspace>/ when the workspace has no sync.
+
+An erased (suppressed) subject's export is the header alone, with the note `subject
+erased`: eventsync keeps nothing of them. An erasure that later deletes an export's
+file marks that request `erased` (pipeline/privacy/erasure.py, runner.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy import Engine, select
 from assets.event_schema import COLUMNS
 from pipeline.privacy import ledger
 from pipeline.privacy.opener import Opener, default_opener
+from pipeline.privacy.suppressions import is_suppressed
 from pipeline.syncs.config import list_syncs
 from resources.clock import from_us
 from resources.schema import company_profiles, events, user_profiles
@@ -29,6 +34,8 @@ PROFILE_COLUMNS = (
     "profile_last_seen_at",
 )
 _TIMESTAMPS = ("occurred_at", "received_at")
+HEADER = (*COLUMNS, *PROFILE_COLUMNS)
+SUBJECT_ERASED_NOTE = "subject erased: eventsync keeps no data of this subject"
 
 
 def access_key(request_id: str) -> str:
@@ -82,7 +89,7 @@ def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str
     n = 0
     with out.open("w", encoding="utf-8", newline="") as fh, engine.connect() as conn:
         writer = csv.writer(fh)
-        writer.writerow([*COLUMNS, *PROFILE_COLUMNS])
+        writer.writerow(HEADER)
         for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
             m = row._mapping
             values = [
@@ -93,16 +100,26 @@ def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str
     return {"events": n, "profile_found": profile is not None}
 
 
+def _write_header_only(out: Path) -> dict[str, Any]:
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerow(HEADER)
+    return {"events": 0, "profile_found": False, "note": SUBJECT_ERASED_NOTE}
+
+
 def run_access_export(
     engine: Engine, request_id: str, opener: Opener = default_opener, actor: str = "job"
 ) -> dict[str, Any]:
     """Write the CSV (idempotent: same key on retry) and record where it is."""
     req = ledger.get_request(engine, request_id)
+    kind, subject = ("user", req.user_ids[0]) if req.user_ids else ("company", req.company_ids[0])
     syncs = list_syncs(engine, req.workspace_id)
     key = access_key(req.id)
     with tempfile.TemporaryDirectory(prefix="eventsync-access-") as tmp:
         local = Path(tmp) / f"{req.id}.csv"
-        counts = write_csv(engine, req, local)
+        if is_suppressed(engine, req.workspace_id, kind, subject):
+            counts = _write_header_only(local)
+        else:
+            counts = write_csv(engine, req, local)
         size = local.stat().st_size
         if syncs:
             dest = opener(syncs[0])
