@@ -35,3 +35,21 @@ def test_request_sensor_queues_once_and_advances_its_cursor(engine: Engine, inst
     second = tick(first.cursor)
     assert not getattr(second, "run_requests", None)  # nothing launched twice
     assert ledger.get_request(engine, era.id).attempt == 1
+
+
+def test_request_sensor_fails_running_requests_whose_owner_died(engine: Engine, instance):
+    from pipeline.privacy import runner, states
+
+    ws = create_workspace(engine, "acme").workspace_id
+    era = ledger.create_request(engine, ws, "erasure", ["u1"], [], "test")
+    runner.claim(engine, era.id, "test")
+    states.start(engine, era.id, "a-run-that-died", "test", lease_seconds=0)
+    result = tick_sensor(privacy_request_sensor, instance)
+    assert not getattr(result, "run_requests", None)
+    failed = ledger.get_request(engine, era.id)
+    assert failed.status == "failed" and "a-run-that-died stopped renewing" in failed.error
+    # ... so the next retry is picked up on the next tick as a new attempt
+    runner.retry(engine, era.id, "test")
+    (request,) = tick_sensor(privacy_request_sensor, instance).run_requests
+    assert request.run_key == f"{era.id}:2"
+    assert request.tags["dagster/priority"] == "50"
