@@ -20,13 +20,15 @@ NEEDED = ("SENSOR", "QUEUED_RUN_COORDINATOR")
 
 
 def prepare_home(home: Path) -> Path:
-    """A DAGSTER_HOME with the project's dagster.yaml (run limits, run queue period)."""
+    """A DAGSTER_HOME with the project's dagster.yaml (run limits, run queue period) and
+    its storage created (so the daemon and this process do not both create it)."""
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    _heartbeats(home)
     return home
 
 
-def _heartbeats(home: Path, env: dict[str, str]) -> set[str]:
+def _heartbeats(home: Path) -> set[str]:
     import dagster as dg
 
     saved = os.environ.get("DAGSTER_HOME")
@@ -63,7 +65,7 @@ def running_daemon(
         )
         try:
             deadline = time.monotonic() + ready_timeout
-            while not set(NEEDED) <= _heartbeats(home, env):
+            while not set(NEEDED) <= _heartbeats(home):
                 if proc.poll() is not None:
                     raise RuntimeError(f"dagster-daemon exited ({proc.returncode}); see {log}")
                 if time.monotonic() > deadline:
