@@ -70,7 +70,8 @@ def _event(i: int, user: str, day: str, **extra: Any) -> dict[str, Any]:
         "event_type": "track",
         "event_name": "Report Created",
         "user_id": user,
-        "occurred_at": f"{day}T1{i % 10}:00:00Z",
+        # the first seconds of the day: these rows lead the day (and any preview of it)
+        "occurred_at": f"{day}T00:00:0{i % 10}Z",
         **extra,
     }
 
