@@ -173,3 +173,20 @@ def test_suppressing_waits_for_an_ingestion_in_flight(engine: Engine) -> None:
     t2.join(10)
     assert added.is_set()
     assert suppressions.is_suppressed(engine, ws, "user", "alice")
+
+
+def test_a_file_ingest_writes_an_erased_users_lines_to_the_rejects(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from pipeline.ingest.rules import ingest_file
+
+    ws = create_workspace(engine, "acme").workspace_id
+    ingest_events(engine, ws, [_event(1, "alice")])
+    _erase(engine, ws, ["alice"])
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in (_event(2, "alice"), _event(3, "bob"))))
+    result = ingest_file(engine, ws, path)
+    assert (result.accepted, result.rejected) == (1, 1)
+    (line,) = [json.loads(x) for x in Path(result.rejects_path).read_text().splitlines()]
+    assert (line["line"], line["reason"]) == (1, "subject erased")
+    assert _count(engine, events, user_id="alice") == 0
