@@ -49,6 +49,16 @@ def start(engine: Engine, request_id: str, owner: str, actor: str) -> ledger.Pri
     return states.start(engine, request_id, owner, actor, lease.seconds())
 
 
+def adopt(engine: Engine, request_id: str, owner: str, actor: str) -> ledger.PrivacyRequest:
+    """Make sure `owner` runs the request: nothing to do when it does; else take it
+    (a Dagster re-execution of a failed run starts at the failed step, under a new run
+    id, without the start op)."""
+    req = ledger.get_request(engine, request_id)
+    if req.status == "running" and req.lease_owner == owner:
+        return req
+    return start(engine, request_id, owner, actor)
+
+
 def _step_function(
     engine: Engine, req: ledger.PrivacyRequest, step: str, opener: Opener, actor: str
 ) -> Any:
@@ -123,12 +133,17 @@ def finish(engine: Engine, request_id: str, actor: str) -> ledger.PrivacyRequest
 
 
 def fail(
-    engine: Engine, request_id: str, error: str, actor: str, owner: str | None = None
+    engine: Engine,
+    request_id: str,
+    error: str,
+    actor: str,
+    owner: str | None = None,
+    attempt: int | None = None,
 ) -> ledger.PrivacyRequest | None:
     """-> failed with the reason. Returns None, changing nothing, for a completed
-    request, or when `owner` is given and the request now runs under another owner (a
-    retry took it over: the old owner's failure is not the request's)."""
-    return states.fail(engine, request_id, error, actor, owner)
+    request, or when `owner` / `attempt` is given and the request has moved on (a retry
+    took it over: the old owner's failure is not the request's)."""
+    return states.fail(engine, request_id, error, actor, owner, attempt)
 
 
 def retry(

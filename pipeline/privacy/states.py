@@ -185,14 +185,22 @@ def complete(
 
 
 def fail(
-    engine: Engine, request_id: str, error: str, actor: str, owner: str | None = None
+    engine: Engine,
+    request_id: str,
+    error: str,
+    actor: str,
+    owner: str | None = None,
+    attempt: int | None = None,
 ) -> PrivacyRequest | None:
     """Mark failed with the reason. Returns None, changing nothing, when the request
-    completed already, or when `owner` is given and another owner runs it now."""
+    completed already, when `owner` is given and another owner runs it now, or when
+    `attempt` is given and the request has moved on to a later attempt."""
 
     def record(req: PrivacyRequest, values: dict[str, Any]) -> None:
         if owner is not None and req.status == "running" and req.lease_owner not in (None, owner):
             raise InvalidTransition(f"privacy request {request_id} runs under another owner")
+        if attempt is not None and attempt != req.attempt:
+            raise InvalidTransition(f"privacy request {request_id} is on a later attempt")
         values["error"] = error[:4000]
         _release(values)
 

@@ -27,7 +27,7 @@ from pipeline.privacy.ledger import audit
 from resources.clock import now_iso
 from resources.errors import ConfigError, NotFound
 from resources.locks import subject_gate
-from resources.pseudonyms import key_id, subject_hash
+from resources.pseudonyms import hasher, key_id, subject_hash
 from resources.schema import suppressions
 
 SUBJECT_ERASED = "subject erased"
@@ -65,18 +65,22 @@ def admission(engine: Engine, workspace_id: str) -> Iterator[Connection]:
         yield conn
 
 
-def _suppressed(conn: Connection, workspace_id: str, hashes: set[str]) -> set[str]:
+def _suppressed(conn: Connection, workspace_id: str, keys: set[tuple[str, str]]) -> set[str]:
+    """The hashes among `keys` ((kind, hash) pairs) that are on the workspace's list:
+    one primary-key lookup per kind and chunk."""
     found: set[str] = set()
-    ordered = sorted(hashes)
-    for i in range(0, len(ordered), _CHUNK):
-        found.update(
-            conn.execute(
-                select(suppressions.c.subject_hash).where(
-                    suppressions.c.workspace_id == workspace_id,
-                    suppressions.c.subject_hash.in_(ordered[i : i + _CHUNK]),
-                )
-            ).scalars()
-        )
+    for kind in ("user", "company"):
+        ordered = sorted(h for k, h in keys if k == kind)
+        for i in range(0, len(ordered), _CHUNK):
+            found.update(
+                conn.execute(
+                    select(suppressions.c.subject_hash).where(
+                        suppressions.c.workspace_id == workspace_id,
+                        suppressions.c.subject_type == kind,
+                        suppressions.c.subject_hash.in_(ordered[i : i + _CHUNK]),
+                    )
+                ).scalars()
+            )
     return found
 
 
@@ -89,15 +93,16 @@ def split_erased(
     """(kept, refused): an item is refused when its row's user_id or company_id is on
     the list. Call inside `admission` and store only the kept items there."""
     keys: dict[tuple[str, str], str] = {}
+    digest = {kind: hasher(workspace_id, kind) for kind in ("user", "company")}
     for item in items:
         r = row(item)
         for kind, column in (("user", "user_id"), ("company", "company_id")):
             value = r.get(column)
             if isinstance(value, str) and (kind, value) not in keys:
-                keys[(kind, value)] = subject_hash(workspace_id, kind, value)
+                keys[(kind, value)] = digest[kind](value)
     if not keys:
         return list(items), []
-    hit = _suppressed(conn, workspace_id, set(keys.values()))
+    hit = _suppressed(conn, workspace_id, {(kind, h) for (kind, _), h in keys.items()})
     if not hit:
         return list(items), []
     kept: list[T] = []
@@ -120,7 +125,7 @@ def add(
     with subject_gate(engine, workspace_id, exclusive=True) as conn:
         check_key(conn)
         wanted = {subject_hash(workspace_id, kind, s): kind for kind, s in subject_list}
-        present = _suppressed(conn, workspace_id, set(wanted))
+        present = _suppressed(conn, workspace_id, {(k, h) for h, k in wanted.items()})
         kid, now = key_id(), now_iso()
         rows = [
             {
@@ -142,7 +147,8 @@ def add(
 def is_suppressed(engine: Engine, workspace_id: str, kind: str, subject_id: str) -> bool:
     with engine.connect() as conn:
         check_key(conn)
-        return bool(_suppressed(conn, workspace_id, {subject_hash(workspace_id, kind, subject_id)}))
+        digest = subject_hash(workspace_id, kind, subject_id)
+        return bool(_suppressed(conn, workspace_id, {(kind, digest)}))
 
 
 def lift(

@@ -57,12 +57,19 @@ def _guard(
             f"run {context.run_id}: {what} failed: {type(exc).__name__}: {exc}",
             _actor(context),
             owner=context.run_id,
+            attempt=run_attempt(context.run.tags),
         )
         raise dg.Failure(
             description=f"privacy request {request_id}: {what} failed ({type(exc).__name__}); "
             f"the reason is recorded with the request (eventsync privacy status {request_id})",
             allow_retries=False,
         ) from None
+
+
+def run_attempt(tags: Any) -> int | None:
+    """The request attempt a run was launched for (the sensor tags it), if any."""
+    value = tags.get(ATTEMPT_TAG)
+    return int(value) if value and value.isdigit() else None
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -89,6 +96,21 @@ def privacy_start(
     return req.id
 
 
+def _run_step(
+    context: dg.OpExecutionContext,
+    store: EventStoreResource,
+    destinations: DestinationsResource,
+    request_id: str,
+    step: str,
+) -> dict[str, Any]:
+    engine = store.engine()
+    # A re-execution of a failed run starts here, under a new run id: it takes the request.
+    runner.adopt(engine, request_id, context.run_id, _actor(context))
+    return runner.run_step(
+        engine, request_id, step, _actor(context), destinations.open, owner=context.run_id
+    )
+
+
 def _step_op(step: str, description: str) -> dg.OpDefinition:
     @dg.op(name=f"erasure_{step}", description=description)
     def _op(
@@ -102,14 +124,7 @@ def _step_op(step: str, description: str) -> dg.OpDefinition:
             store,
             request_id,
             f"step {step}",
-            lambda: runner.run_step(
-                store.engine(),
-                request_id,
-                step,
-                _actor(context),
-                destinations.open,
-                owner=context.run_id,
-            ),
+            lambda: _run_step(context, store, destinations, request_id, step),
         )
         context.log.info(f"erasure {request_id} {step}: {_summary(result)}")
         return request_id
@@ -157,14 +172,7 @@ def access_export_write(
     engine = store.engine()
 
     def run() -> Any:
-        runner.run_step(
-            engine,
-            request_id,
-            runner.ACCESS_EXPORT_STEP,
-            _actor(context),
-            destinations.open,
-            owner=context.run_id,
-        )
+        _run_step(context, store, destinations, request_id, runner.ACCESS_EXPORT_STEP)
         return runner.finish(engine, request_id, _actor(context))
 
     req = _guard(context, store, request_id, "write", run)

@@ -26,6 +26,7 @@ from pipeline.defs.privacy.jobs import (
     REQUEST_TAG,
     access_export_job,
     erasure_job,
+    run_attempt,
     run_config,
 )
 from pipeline.defs.resources import EventStoreResource
@@ -127,6 +128,7 @@ def privacy_failure_sensor(context: dg.RunFailureSensorContext, store: EventStor
         f"run {run_id} failed: {_run_error(context)}",
         actor="sensor:privacy_failure_sensor",
         owner=run_id,
+        attempt=run_attempt(context.dagster_run.tags),
     )
     context.log.info(
         f"privacy request {request_id}: "
