@@ -306,7 +306,7 @@ def report_lines(result: dict[str, Any]) -> tuple[list[str], list[tuple[str, str
             "",
             "## Suppression filter (keyed hashes) in the export",
             "",
-            f"Staging one day of {cost['rows']:,} events (50,000 users), median of 3: "
+            f"Staging one day of {cost['rows']:,} events (50,000 users), median of 5: "
             f"{cost['without_s']:.2f} s without suppressions, {cost['with_s']:.2f} s with "
             f"{cost['suppressed_users']:,} suppressed users ({cost['rows_dropped']:,} rows "
             f"dropped): {cost['overhead_pct']:+.1f}% (runs alternate, so the machine's noise "
