@@ -47,32 +47,13 @@ def _literal(value: str) -> str:
 
 @dataclass(frozen=True)
 class DayQuery:
-    """The rows of a sync for one UTC day (or the days first_day..last_day)."""
+    """The rows of a sync for one UTC day (or the days first_day..last_day), as stored:
+    suppressed subjects are dropped after the read (assets/suppressed.py)."""
 
     workspace_id: str
     day: str
     event_types: Sequence[str] | None = None
-    apply_suppressions: bool = True
     last_day: str | None = None
-
-    @classmethod
-    def for_workspace(
-        cls,
-        engine: Engine,
-        workspace_id: str,
-        day: str,
-        event_types: Sequence[str] | None = None,
-        last_day: str | None = None,
-    ) -> DayQuery:
-        """The query the export and the re-sync run: the suppression clause (a probe per
-        row) only when the workspace has suppressed subjects at all."""
-        return cls(
-            workspace_id,
-            day,
-            event_types,
-            apply_suppressions=has_suppressions(engine, workspace_id),
-            last_day=last_day,
-        )
 
     def where(self, alias: str = "e") -> str:
         start = day_bounds_us(self.day)[0]
@@ -85,31 +66,12 @@ class DayQuery:
         if self.event_types:
             types = ", ".join(_literal(t) for t in self.event_types)
             clauses.append(f"{alias}.event_type IN ({types})")
-        if self.apply_suppressions:
-            # Erased subjects are never exported again, even if late events arrive.
-            clauses.append(
-                "NOT EXISTS (SELECT 1 FROM suppressions s"
-                f" WHERE s.workspace_id = {alias}.workspace_id AND ("
-                f"(s.subject_type = 'user' AND s.subject_id = {alias}.user_id) OR "
-                f"(s.subject_type = 'company' AND s.subject_id = {alias}.company_id)))"
-            )
         return " AND ".join(clauses)
 
     def select_sql(self) -> str:
         cols = ", ".join(f"e.{c}" for c in COLUMNS)
         return (
             f"SELECT {cols} FROM events e WHERE {self.where()} ORDER BY e.occurred_at, e.event_id"
-        )
-
-
-def has_suppressions(engine: Engine, workspace_id: str) -> bool:
-    with engine.connect() as conn:
-        return (
-            conn.execute(
-                text("SELECT 1 FROM suppressions WHERE workspace_id = :w LIMIT 1"),
-                {"w": workspace_id},
-            ).first()
-            is not None
         )
 
 
@@ -194,10 +156,9 @@ def day_fingerprints(
     event_types: Sequence[str] | None = None,
 ) -> dict[str, Fingerprint]:
     """One aggregate query: the fingerprint of every day in [first_day, last_day] that has
-    rows (suppressed subjects excluded, as in the export). Days without rows are absent."""
-    where = DayQuery.for_workspace(
-        engine, workspace_id, first_day, event_types, last_day=last_day
-    ).where()
+    rows, over the rows as stored (as the staging's accumulator counts them). Days
+    without rows are absent."""
+    where = DayQuery(workspace_id, first_day, event_types, last_day=last_day).where()
     day_expr = f"(e.occurred_at / {86_400_000_000})"
     sql = (
         f"SELECT {day_expr} AS d, COUNT(*) AS n, MAX(e.received_at) AS mr,"

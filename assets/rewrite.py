@@ -92,6 +92,13 @@ def _filter_unlisted(
             result.keys.append(key)
 
 
+def day_rows(engine: Engine, dest: Destination, sync_id: str, day: str) -> int | None:
+    """The rows the day's manifest (or, without one, the ledger) says each file holds."""
+    found = _current(engine, dest, sync_id, day)
+    rows = found[1].get("rows") if found is not None else None
+    return int(rows) if rows is not None else None
+
+
 def rewrite_day(
     engine: Engine,
     dest: Destination,
@@ -133,6 +140,9 @@ def rewrite_day(
                 entry = manifest.describe(body, f["key"], f["format"], fmt.detect_codec(body), kept)
                 stale = stale or (not removed and entry.sha256 != f.get("sha256"))
                 new_files.append(manifest.as_dicts([entry])[0])
+        # A file filtered by an attempt that died before the manifest (or the ledger row)
+        # was written leaves them stale: rewrite them too, so they match the files.
+        stale = stale or new_files != ledger.exported_files(engine, sync_id, day)
         if result.files_written or stale:
             new = manifest.document(
                 sync_id,
@@ -143,10 +153,12 @@ def rewrite_day(
                 doc.get("source_fingerprint", {}),
                 new_files,
             )
-            new["erasures"] = [
-                *doc.get("erasures", []),
-                {"request_id": request_id, "rows_removed": result.rows_removed, "at": now_iso()},
-            ]
+            erasures = list(doc.get("erasures", []))
+            if not any(e.get("request_id") == request_id for e in erasures):  # a resumed attempt
+                erasures.append(
+                    {"request_id": request_id, "rows_removed": result.rows_removed, "at": now_iso()}
+                )
+            new["erasures"] = erasures
             manifest.write(dest, key, new)
             result.files_written += 1
             ledger.record_rewrite(engine, new)

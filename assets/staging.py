@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
 from assets.extract import DayQuery, FingerprintAccumulator, stream_day
 from assets.formats import handler
+from assets.suppressed import SuppressedSubjects
 from assets.validate import DayValidator
 from resources.locks import default_holder, export_lock, partition_lock
 from resources.settings import data_root
@@ -146,7 +147,8 @@ def _stage_day(
     # scan): a row that lands after the read changes the source's fingerprint, so the
     # re-sync exports the day again -- it can never miss a change.
     accumulator = FingerprintAccumulator()
-    query = DayQuery.for_workspace(engine, workspace_id, day, event_types)
+    query = DayQuery(workspace_id, day, event_types)
+    suppressed = SuppressedSubjects.load(engine, workspace_id)
     out_dir = staging_dir(sync_id, day)
     out_dir.mkdir(parents=True, exist_ok=True)
     q_path = quarantine_path(sync_id, day)
@@ -162,7 +164,8 @@ def _stage_day(
     with pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer:
         for batch in stream_day(url, query, batch_rows=batch_rows):
             accumulator.add(batch)
-            valid, quarantine = validator.validate(batch)
+            # Erased subjects never reach staging, quarantine or an export.
+            valid, quarantine = validator.validate(suppressed.drop(batch))
             if valid.num_rows:
                 writer.write_table(valid)
             if quarantine.num_rows:

@@ -103,9 +103,8 @@ def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> d
     out: dict = {"days": days, "per_day": per_day, "export_all_days_s": export_seconds}
     for name, users in groups.items():
         req = ledger.create_request(engine, ws, "erasure", users, [], "bench")
-        ledger.claim(engine, req.id, "bench")
         t0 = time.perf_counter()
-        done = run_all(engine, req.id, "bench", run_id="bench")
+        done = run_all(engine, req.id, "bench", owner="bench")
         seconds = time.perf_counter() - t0
         dests = done.progress.get("destinations", {}).get(sync.id, {})
         out[name] = {

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.erasure import DAYS_PER_GROUP, USERS_PER_GROUP, erasure_bench
+from bench.privacy_latency import privacy_latency, report_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -501,6 +502,11 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
                 None,
             )
         )
+    privacy = getattr(args, "privacy_result", None)
+    if privacy:
+        more_lines, more_targets = report_lines(privacy)
+        lines += more_lines
+        targets += more_targets
     lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     for name, value, ok in targets:
         verdict = "not measured" if ok is None else ("met" if ok else "**missed**")
@@ -528,6 +534,7 @@ def main() -> None:
     p.add_argument("--events-per-day", type=int, default=20_000)
     p.add_argument("--skip-daemon", action="store_true", help="no backfill/re-sync section")
     p.add_argument("--skip-erasure", action="store_true", help="no erasure section")
+    p.add_argument("--skip-privacy", action="store_true", help="no privacy-latency section")
     p.add_argument("--timeout", type=float, default=1800, help="per backfill, seconds")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "eventsync-bench")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
@@ -559,6 +566,10 @@ def main() -> None:
             args.work, args.backfill_days, args.events_per_day, child_env(home, url)
         )
         log(f"erasure: {args.erasure_result}")
+    args.privacy_result = None
+    if not args.skip_privacy:
+        args.privacy_result = privacy_latency(args.work)
+        log(f"privacy latency: {args.privacy_result}")
     text = report(args, exports, daemon, time.perf_counter() - started)
     args.out.write_text(text)
     log(f"wrote {args.out}")

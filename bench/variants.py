@@ -28,7 +28,7 @@ def floor(url: str, workspace_id: str, day: str, out: Path, batch_rows: int) -> 
     from assets.extract import DayQuery
     from bench.data import adbc_connect
 
-    sql = DayQuery(workspace_id, day, apply_suppressions=False).select_sql()
+    sql = DayQuery(workspace_id, day).select_sql()
     started = time.perf_counter()
     rows = 0
     conn = adbc_connect(url)
@@ -83,7 +83,7 @@ def pandas_ref(url: str, workspace_id: str, day: str, out: Path, batch_rows: int
 
     from assets.extract import DayQuery
 
-    sql = DayQuery(workspace_id, day, apply_suppressions=False).select_sql()
+    sql = DayQuery(workspace_id, day).select_sql()
     if url.startswith("postgresql"):
         url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
     engine = create_engine(url)

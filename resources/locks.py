@@ -18,6 +18,13 @@ SQLite (one machine by construction): `flock` on `<data dir>/locks/<crc32 of wor
 
 Never nest it (e.g. call `stage_day` while holding it): PostgreSQL queues a new shared
 request behind a waiting exclusive one, so a process waiting on itself would hang.
+
+`subject_gate` is a second lock of a workspace, between ingestion and erasure: every
+ingestion transaction holds it shared from reading the suppression list to its commit;
+the erasure holds it exclusive while it adds subjects to the list (and while it proves
+the store clean). So once a suppression is committed, no transaction that read the list
+before it is still in flight, and every later one sees it: an erased subject can never
+slip in between the check and the insert.
 """
 
 from __future__ import annotations
@@ -29,13 +36,15 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from resources.errors import EventsyncError
 from resources.settings import data_root
 
 # First key of the two-int advisory lock: the "eventsync export/erasure" namespace.
 LOCK_CLASS = 0x65730001
+# ... and the "eventsync ingestion/suppression gate" namespace.
+GATE_CLASS = 0x65730002
 
 
 def _object_key(workspace_id: str) -> int:
@@ -55,9 +64,15 @@ def export_lock(engine: Engine, workspace_id: str, *, exclusive: bool = False) -
             )
             yield
         return
+    with _flock(f"{_object_key(workspace_id) & 0xFFFFFFFF:08x}.lock", exclusive):
+        yield
+
+
+@contextmanager
+def _flock(name: str, exclusive: bool) -> Iterator[None]:
     folder = data_root() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{_object_key(workspace_id) & 0xFFFFFFFF:08x}.lock").open("a") as handle:
+    with (folder / name).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
@@ -148,3 +163,24 @@ def partition_lock(engine: Engine, sync_id: str, day: str, holder: str) -> Itera
         finally:
             handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def subject_gate(
+    engine: Engine, workspace_id: str, *, exclusive: bool = False
+) -> Iterator[Connection]:
+    """A transaction (the connection is yielded) that holds the workspace's ingestion /
+    suppression gate until it commits or rolls back (shared unless `exclusive`)."""
+    if engine.dialect.name == "postgresql":
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        with engine.begin() as conn:
+            conn.execute(
+                text(f"SELECT {fn}(:c, :o)"), {"c": GATE_CLASS, "o": _object_key(workspace_id)}
+            )
+            yield conn
+        return
+    # SQLite: the file lock is taken before the transaction begins and released after
+    # it committed, so the commit happens inside the gate.
+    name = f"gate-{_object_key(workspace_id) & 0xFFFFFFFF:08x}.lock"
+    with _flock(name, exclusive), engine.begin() as conn:
+        yield conn

@@ -177,15 +177,19 @@ export_subjects = Table(
     PrimaryKeyConstraint("sync_id", "subject_type", "subject_id", "day"),
 )
 
+# Erased subjects: refused at ingestion, filtered out of every export, until an audited
+# un-suppress. Only a keyed hash of each id is kept (resources/pseudonyms.py), with the
+# id of the key that made it (0004).
 suppressions = Table(
     "suppressions",
     metadata,
     Column("workspace_id", String(64), nullable=False),
-    Column("subject_type", String(8), nullable=False),
-    Column("subject_id", String(256), nullable=False),
+    Column("subject_type", String(8), nullable=False),  # user | company
+    Column("subject_hash", String(64), nullable=False),  # HMAC-SHA256, hex
+    Column("key_id", String(16), nullable=False),
     Column("request_id", String(64), nullable=False),
     Column("created_at", String(32), nullable=False),
-    PrimaryKeyConstraint("workspace_id", "subject_type", "subject_id"),
+    PrimaryKeyConstraint("workspace_id", "subject_type", "subject_hash"),
 )
 
 privacy_requests = Table(
@@ -194,7 +198,7 @@ privacy_requests = Table(
     Column("id", String(64), primary_key=True),
     Column("workspace_id", String(64), nullable=False, index=True),
     Column("kind", String(16), nullable=False),  # erasure | access_export
-    Column("status", String(16), nullable=False),  # received queued running completed failed
+    Column("status", String(16), nullable=False),  # pipeline/privacy/ledger.py STATUSES
     Column("user_ids", Text, nullable=False),  # JSON list
     Column("company_ids", Text, nullable=False),  # JSON list
     Column("attempt", Integer, nullable=False, default=0),
@@ -206,6 +210,12 @@ privacy_requests = Table(
     Column("started_at", String(32), nullable=True),
     Column("completed_at", String(32), nullable=True),
     Column("verified_at", String(32), nullable=True),
+    # The runner's lease on a running request (0004): the owner (a run id, or the CLI's
+    # host:pid) renews it while it works; once expired the request may be retried.
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", String(32), nullable=True),
+    # Why a result is empty or gone (e.g. the subject was erased), for the API.
+    Column("result_note", Text, nullable=True),
 )
 
 # Append-only audit log of every privacy action (requests, steps, retention purges).

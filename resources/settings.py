@@ -22,6 +22,8 @@ they never land in run config.
 | EVENTSYNC_EVENTS_MAX_BODY_BYTES | 5 MiB | API (`POST /v1/events`) |
 | EVENTSYNC_API_MAX_BODY_BYTES | 256 KiB | API (every other request) |
 | EVENTSYNC_KEY_CACHE_SECONDS | 5 | API (revocation delay across processes) |
+| EVENTSYNC_PRIVACY_LEASE_SECONDS | 120 | privacy runner (a silent owner's lease expires) |
+| EVENTSYNC_SUBJECT_KEY | ``<data dir>/keys/subject.key`` | keyed hashes of erased subject ids |
 | EVENTSYNC_S3_ENDPOINT_URL, EVENTSYNC_STS_ENDPOINT_URL | AWS | destinations |
 | AWS_REGION / AWS_DEFAULT_REGION | - | destinations |
 | EVENTSYNC_GCS_PROJECT | - | destinations |
@@ -170,6 +172,22 @@ def key_cache_seconds() -> float:
     """How long a verified API key is trusted without reading its row again: the most
     a revocation made by another process takes to reach this one."""
     return number("EVENTSYNC_KEY_CACHE_SECONDS", 5.0, minimum=0)
+
+
+# --- privacy ---------------------------------------------------------------------------
+def privacy_lease_seconds() -> float:
+    """How long a running privacy request stays owned without a heartbeat."""
+    return number("EVENTSYNC_PRIVACY_LEASE_SECONDS", 120.0, minimum=1)
+
+
+def subject_key() -> str | None:
+    """The installation's secret for keyed hashes of subject ids (None: use the key file)."""
+    value = raw("EVENTSYNC_SUBJECT_KEY")
+    if value is not None and len(value) < 32:
+        raise ConfigError(
+            "EVENTSYNC_SUBJECT_KEY", f"must be at least 32 characters, got {len(value)}"
+        )
+    return value
 
 
 # --- destinations ----------------------------------------------------------------------

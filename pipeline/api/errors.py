@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.api.ratelimit import RateLimited
-from pipeline.privacy.ledger import InvalidTransition
+from pipeline.privacy.states import InvalidTransition
 from resources.errors import ConfigError, EventsyncError, NotFound
 
 

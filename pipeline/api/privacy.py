@@ -17,8 +17,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pipeline.api.auth import Caller, EngineDep, PrivacyReader, PrivacyWriter
 from pipeline.api.errors import responses
 from pipeline.api.events import ID_PATTERN
-from pipeline.ingest.rules import check_subject_id
-from pipeline.privacy import ledger, runner
+from pipeline.privacy import ledger, runner, suppressions
+from pipeline.subjects import MAX_LENGTH as SUBJECT_MAX_LENGTH
+from pipeline.subjects import problem as subject_problem
 from resources.errors import NotFound
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
@@ -26,17 +27,20 @@ MAX_REQUEST_ID_LENGTH = 64
 
 
 def _subject_id(value: str) -> str:
-    reason = check_subject_id("id", value, max_length=ledger.MAX_ID_LENGTH)
+    reason = subject_problem(value)
     if reason:
-        raise ValueError(reason.removeprefix("'id' "))
+        raise ValueError(f"the id {reason}")
     return value
 
 
+# The one subject-id rule (pipeline/subjects.py), as the schema says it: what ingestion
+# stores today. An id stored by an older version that breaks the rule is erased or
+# exported with `eventsync privacy erase/export`, which accept any id the workspace holds.
 IdStr = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=ledger.MAX_ID_LENGTH,
+        max_length=SUBJECT_MAX_LENGTH,
         json_schema_extra={"pattern": ID_PATTERN},
         description="No control characters, no leading or trailing whitespace.",
     ),
@@ -137,6 +141,11 @@ class PrivacyRequestOut(BaseModel):
         "(days rewritten, tombstones, owner action required)."
     )
     result_location: str | None = Field(description="Where the access-export CSV is.")
+    result_note: str | None = Field(
+        default=None,
+        description="Why a result is empty or gone (e.g. `subject erased`, or the erasure "
+        "that deleted an access export's file).",
+    )
     error: str | None
     created_at: str
     updated_at: str
@@ -223,7 +232,7 @@ def get_erasure(request_id: str, caller: PrivacyReader, engine: EngineDep) -> An
     "/erasures/{request_id}/retry",
     status_code=202,
     response_model=PrivacyRequestOut,
-    summary="Retry a failed erasure (same request, new attempt)",
+    summary="Retry a failed erasure, or one whose runner died (same request, new attempt)",
     responses=RETRY,
 )
 def retry_erasure(request_id: str, caller: PrivacyWriter, engine: EngineDep) -> Any:
@@ -274,3 +283,47 @@ def get_access_export(request_id: str, caller: PrivacyReader, engine: EngineDep)
 )
 def retry_access_export(request_id: str, caller: PrivacyWriter, engine: EngineDep) -> Any:
     return _retry(engine, caller, request_id, "access_export")
+
+
+class UnsuppressBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["user_id"]}, {"required": ["company_id"]}]},
+    )
+
+    # Strings when given (null is refused): exactly one of the two.
+    user_id: IdStr = Field(default=None)  # type: ignore[assignment]
+    company_id: IdStr = Field(default=None)  # type: ignore[assignment]
+    reason: str = Field(
+        default="", max_length=500, description="Why (e.g. the consent), kept in the audit log."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> UnsuppressBody:
+        if (self.user_id is None) == (self.company_id is None):
+            raise ValueError("give exactly one of user_id or company_id")
+        return self
+
+
+class UnsuppressOut(BaseModel):
+    subject_type: Literal["user", "company"]
+    erasure_request_id: str = Field(description="The erasure that had suppressed the subject.")
+    lifted_at: str
+
+
+@router.post(
+    "/unsuppress",
+    response_model=UnsuppressOut,
+    summary="Accept an erased subject's events again (they came back with consent)",
+    description="Takes one user or company off the suppression list; audited with the API "
+    "key id and the reason. 404: the subject is not suppressed in this workspace.",
+    responses=responses(401, 403, 404, 413, 422, 429),
+)
+def post_unsuppress(body: UnsuppressBody, caller: PrivacyWriter, engine: EngineDep) -> Any:
+    kind, subject = (
+        ("user", body.user_id) if body.user_id is not None else ("company", body.company_id)
+    )
+    lifted = suppressions.lift(
+        engine, caller.workspace_id, kind, str(subject), caller.actor, body.reason
+    )
+    return UnsuppressOut(**lifted)

@@ -1,7 +1,9 @@
-"""`eventsync privacy ...`: erasure and access-export requests, status and audit log, retries."""
+"""`eventsync privacy ...`: erasure and access-export requests, status and audit log,
+retries, and lifting a suppression."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -15,24 +17,38 @@ def privacy() -> None:
     """Erasure and access-export requests (run by privacy_request_sensor, or --now)."""
 
 
+def _audit_line(entry: dict[str, Any]) -> str:
+    detail = {k: v for k, v in (entry.get("detail") or {}).items() if v not in (None, "", {})}
+    text = json.dumps(detail, sort_keys=True, default=str, ensure_ascii=False) if detail else ""
+    return f"  {entry['at']}  {entry['actor']:<24} {entry['action']:<24} {text}".rstrip()
+
+
 def _privacy_human(d: dict[str, Any]) -> str:
     lines = [f"{d['kind']} {d['id']}: {d['status']} (attempt {d['attempt']})"]
     if d.get("result_location"):
         lines.append(f"location: {d['result_location']}")
+    if d.get("result_note"):
+        lines.append(f"note: {d['result_note']}")
     if d.get("verified_at"):
         lines.append(f"verified at {d['verified_at']}")
+    if d.get("status") == "running" and d.get("lease_owner"):
+        lines.append(f"running under {d['lease_owner']} (lease until {d['lease_expires_at']})")
     if d.get("error"):
         lines.append(f"error: {d['error']}")
     for where, what in (d.get("progress", {}).get("owner_action_required") or {}).items():
         lines.append(f"owner action required at {where}: {what}")
+    if "audit_log" in d:
+        lines.append(f"audit log ({len(d['audit_log'])} entries):")
+        lines += [_audit_line(e) for e in d["audit_log"]]
     return "\n".join(lines)
 
 
 def _run_now(request_id: str) -> Any:
-    """Run the request in this process through the privacy runner (no daemon needed)."""
-    from pipeline.privacy import runner
+    """Run the request in this process through the privacy runner (no daemon needed),
+    as owner `cli:<host>:<pid>` (a killed run's lease expires: `privacy retry` then)."""
+    from pipeline.privacy import lease, runner
 
-    return runner.run_all(open_store(), request_id, cli_actor(), run_id="cli")
+    return runner.run_all(open_store(), request_id, cli_actor(), owner=lease.local_owner("cli"))
 
 
 @privacy.command("erase")
@@ -81,8 +97,8 @@ def privacy_export(
         engine,
         workspace_id,
         "access_export",
-        [user_id] if user_id else [],
-        [company_id] if company_id else [],
+        [user_id] if user_id is not None else [],
+        [company_id] if company_id is not None else [],
         cli_actor(),
     )
     if run_now:
@@ -95,7 +111,7 @@ def privacy_export(
 @click.option("--log", "with_log", is_flag=True, help="Include the audit log.")
 @command
 def privacy_status(request_id: str, with_log: bool, as_json: bool) -> None:
-    """Status, progress and location of a privacy request."""
+    """Status, progress and location of a privacy request (and its audit log)."""
     from pipeline.privacy import ledger
 
     req = ledger.get_request(open_store(), request_id)
@@ -107,10 +123,44 @@ def privacy_status(request_id: str, with_log: bool, as_json: bool) -> None:
 
 @privacy.command("retry")
 @click.argument("request_id")
+@click.option("--now", "run_now", is_flag=True, help="Run here instead of via the sensor.")
 @command
-def privacy_retry(request_id: str, as_json: bool) -> None:
-    """Queue a failed request again (same request, new attempt; finished steps skipped)."""
+def privacy_retry(request_id: str, run_now: bool, as_json: bool) -> None:
+    """Queue a failed request again, or a running one whose runner died (its lease
+    expired): same request, new attempt, finished steps skipped."""
     from pipeline.privacy import runner
 
     req = runner.retry(open_store(), request_id, cli_actor())
+    if run_now:
+        req = _run_now(req.id)
     emit(req.to_dict(), as_json, _privacy_human)
+
+
+@privacy.command("unsuppress")
+@click.option("--workspace", "workspace_id", required=True)
+@click.option("--user-id", default=None)
+@click.option("--company-id", default=None)
+@click.option("--reason", default="", help="Why (e.g. the consent); kept in the audit log.")
+@command
+def privacy_unsuppress(
+    workspace_id: str, user_id: str | None, company_id: str | None, reason: str, as_json: bool
+) -> None:
+    """Accept an erased user's (or company's) events again: they came back with consent."""
+    from pipeline.privacy import suppressions
+    from pipeline.workspaces import get_workspace
+    from resources.errors import ConfigError
+
+    if (user_id is None) == (company_id is None):
+        raise ConfigError("--user-id", "give exactly one of --user-id or --company-id")
+    engine = open_store()
+    get_workspace(engine, workspace_id)
+    kind, subject = ("user", user_id) if user_id is not None else ("company", company_id)
+    lifted = suppressions.lift(engine, workspace_id, kind, str(subject), cli_actor(), reason)
+    emit(
+        lifted,
+        as_json,
+        lambda d: (
+            f"{d['subject_type']} unsuppressed at {d['lifted_at']} "
+            f"(had been erased by {d['erasure_request_id']})"
+        ),
+    )

@@ -8,7 +8,8 @@ weekly re-sync picks up).
 
 Determinism: every day has its own random stream seeded by (seed, day), so the same
 seed gives the same rows for a day whatever `days` or `today` is; event ids come from
-that stream, and re-seeding skips ids already stored (nothing is duplicated).
+that stream, and re-seeding skips ids already stored (nothing is duplicated) and rows of
+subjects erased since (nothing erased comes back).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from pipeline.ingest import insert_event_rows, upsert_profiles
+from pipeline.privacy.suppressions import admission, split_erased
 from resources.clock import US_PER_DAY, day_bounds_us, utcnow
 from resources.errors import ConfigError, NotFound
 from resources.schema import events
@@ -487,7 +489,9 @@ def seed_demo(
 
     start_us, _ = day_bounds_us(day_list[0])
     _, end_us = day_bounds_us(day_list[-1])
-    with engine.begin() as conn:
+    # Through the admission gate, like ingestion: subjects erased since an earlier seed
+    # stay erased (their rows are not written again).
+    with admission(engine, DEMO_WORKSPACE_ID) as conn:
         existing = set(
             conn.execute(
                 select(events.c.event_id).where(
@@ -497,7 +501,9 @@ def seed_demo(
                 )
             ).scalars()
         )
-        new_rows = [r for r in rows if r["event_id"] not in existing]
+        new_rows, erased = split_erased(
+            conn, DEMO_WORKSPACE_ID, [r for r in rows if r["event_id"] not in existing]
+        )
         inserted = insert_event_rows(conn, new_rows)
         profiles = upsert_profiles(
             conn,
@@ -514,7 +520,8 @@ def seed_demo(
         last_day=day_list[-1].isoformat(),
         events=len(rows),
         inserted=inserted,
-        skipped_existing=len(rows) - inserted,
+        skipped_existing=len(rows) - inserted - len(erased),
+        skipped_erased=len(erased),
         invalid=invalid,
         late=late,
         profiles=profiles,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Engine
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from pipeline.ingest.rules import validate_event
 from pipeline.ingest.store import insert_new_event_rows, upsert_profiles
+from pipeline.privacy.suppressions import SUBJECT_ERASED, admission, split_erased
 from resources.clock import to_us, utcnow
 
 log = logging.getLogger(__name__)
@@ -61,21 +63,29 @@ def _echoable_id(raw: Any) -> str | None:
 def _store(
     engine: Engine, workspace_id: str, rows: list[tuple[int, dict[str, Any]]]
 ) -> tuple[list[tuple[int, dict[str, Any]]], set[str], list[Rejection]]:
-    """Insert the rows; returns (kept rows, ids already stored, rows the store refused).
-    The rules should leave nothing for the store to refuse; if it still does, the batch
-    is retried one row at a time, so the other rows are kept (never a 5xx)."""
+    """Insert the rows; returns (kept rows, ids already stored, rows refused: erased
+    subjects, or values the store cannot hold). Erased subjects are refused inside the
+    transaction that stores the rest, under the workspace's ingestion gate, so no event
+    of a subject erased meanwhile slips in. The rules should leave nothing for the store
+    to refuse; if it still does, the batch is retried one row at a time, so the other
+    rows are kept (never a 5xx)."""
+    erased: list[tuple[int, dict[str, Any]]] = []
     try:
-        with engine.begin() as conn:
+        with admission(engine, workspace_id) as conn:
+            rows, erased = split_erased(conn, workspace_id, rows, row=itemgetter(1))
             inserted = insert_new_event_rows(conn, (r for _, r in rows))
             keep = [(p, r) for p, r in rows if r["event_id"] in inserted]
             upsert_profiles(conn, workspace_id, (r for _, r in keep))
-        return keep, {r["event_id"] for _, r in rows} - inserted, []
+        return keep, {r["event_id"] for _, r in rows} - inserted, _erased(erased)
     except _ROW_ERRORS as exc:
         log.warning("the store refused a batch (%s); retrying row by row", type(exc).__name__)
-    keep, stored, refused = [], set(), []
+    keep, stored, refused = [], set(), _erased(erased)
     for pos, row in rows:
         try:
-            with engine.begin() as conn:
+            with admission(engine, workspace_id) as conn:
+                if split_erased(conn, workspace_id, [row])[1]:
+                    refused.append(Rejection(pos, row["event_id"], SUBJECT_ERASED))
+                    continue
                 inserted = insert_new_event_rows(conn, [row])
                 if inserted:
                     upsert_profiles(conn, workspace_id, [row])
@@ -88,6 +98,10 @@ def _store(
         else:
             stored.add(row["event_id"])
     return keep, stored, refused
+
+
+def _erased(rows: list[tuple[int, dict[str, Any]]]) -> list[Rejection]:
+    return [Rejection(pos, row["event_id"], SUBJECT_ERASED) for pos, row in rows]
 
 
 def ingest_events(

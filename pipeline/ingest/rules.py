@@ -22,6 +22,7 @@ from assets.event_limits import (
     STRING_LIMITS,
 )
 from assets.event_schema import EVENT_TYPES, NPS_MAX, NPS_MIN, REQUIRED_FIELDS, SCHEMA_VERSION
+from pipeline.subjects import problem as subject_problem
 from resources.clock import to_us, utcnow
 
 # Timestamps outside [2000-01-01, now + 1 day] are mistakes (seconds sent as ms, a
@@ -45,6 +46,7 @@ OPTIONAL_STRINGS = (
 )
 # Ids: one rule (check_subject_id) for what identifies an event, a subject or a session.
 ID_FIELDS = ("event_id", "user_id", "company_id", "session_id")
+SUBJECT_FIELDS = ("user_id", "company_id")
 SERVER_FIELDS = ("workspace_id", "received_at", "schema_version")
 KNOWN_FIELDS = frozenset(
     (*REQUIRED_FIELDS, *OPTIONAL_STRINGS, "properties", "nps_score", *SERVER_FIELDS)
@@ -70,10 +72,14 @@ def _unstorable(text: str) -> str | None:
 
 
 def check_subject_id(name: str, value: str, max_length: int | None = None) -> str | None:
-    """The one rule for an id (user, company, event, session): None when `value` is a
-    legal id, else the reason. Refused: empty or whitespace only, leading or trailing
-    whitespace, control characters (C0, C1, NUL), lone surrogates, more than
-    `max_length` characters. Whatever passes can be stored, exported and erased."""
+    """The rule for an id: None when `value` is a legal id, else the reason. User and
+    company ids follow the one subject-id rule (pipeline/subjects.py), so whatever
+    ingestion stores can be erased and exported. Event and session ids: not empty, no
+    leading or trailing whitespace, no control characters (C0, C1, NUL) or lone
+    surrogates, at most `max_length` characters."""
+    if name in SUBJECT_FIELDS:
+        problem = subject_problem(value)
+        return f"{name!r} {problem}" if problem else None
     limit = max_length if max_length is not None else STRING_LIMITS.get(name, 128)
     if not value.strip():
         return f"{name!r} must not be empty (or only whitespace)"

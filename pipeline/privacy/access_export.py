@@ -11,6 +11,10 @@ events and profile as one CSV file.
   `properties` is JSON text.
 - Written to `_privacy/access/<request id>.csv` under the workspace's first sync's
   destination, or under data_root()/privacy/<workspace>/ when it has no sync.
+
+An erased (suppressed) subject's export is the header alone, with the note `subject
+erased`: eventsync keeps nothing of them. An erasure that later deletes an export's
+file marks that request `erased` (pipeline/privacy/erasure.py, runner.py).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from assets.layout import access_export_key
 from assets.validate import DayValidator
 from pipeline.privacy import ledger
 from pipeline.privacy.opener import Opener, default_opener
+from pipeline.privacy.suppressions import is_suppressed
 from pipeline.syncs.config import list_syncs
 from resources.clock import US_PER_DAY, from_us
 from resources.schema import company_profiles, events, user_profiles
@@ -46,6 +51,10 @@ PROFILE_SCHEMA = pa.schema(
     ]
 )
 ACCESS_SCHEMA = pa.schema(list(EXPORT_SCHEMA) + list(PROFILE_SCHEMA))
+
+
+HEADER = tuple(ACCESS_SCHEMA.names)
+SUBJECT_ERASED_NOTE = "subject erased: eventsync keeps no data of this subject"
 
 
 def _profile(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any] | None:
@@ -92,10 +101,13 @@ def _days(engine: Engine, req: ledger.PrivacyRequest) -> Iterator[tuple[str, pa.
         yield day, pa.RecordBatch.from_pylist(rows, schema=RAW_SCHEMA)  # type: ignore[misc]
 
 
-def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str, Any]:
+def write_csv(
+    engine: Engine, req: ledger.PrivacyRequest, out: Path, *, erased: bool = False
+) -> dict[str, Any]:
     """Validate the subject's events day by day, stage the valid ones with the profile
-    columns as Parquet, and render that as CSV into `out`; returns counts."""
-    profile = _profile(engine, req) or {}
+    columns as Parquet, and render that as CSV into `out`; returns counts. `erased`:
+    the subject is suppressed, so the file is the header alone."""
+    profile = {} if erased else (_profile(engine, req) or {})
     prof = {
         "profile_company_id": profile.get("company_id"),
         "profile_properties": profile.get("properties"),
@@ -105,7 +117,7 @@ def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str
     valid = invalid = 0
     staged = out.with_suffix(".parquet")
     with pq.ParquetWriter(staged, ACCESS_SCHEMA) as writer:
-        for day, batch in _days(engine, req):
+        for day, batch in () if erased else _days(engine, req):
             rows, quarantined = DayValidator(req.workspace_id, day).validate(batch)
             valid += rows.num_rows
             invalid += quarantined.num_rows
@@ -132,11 +144,15 @@ def run_access_export(
 ) -> dict[str, Any]:
     """Write the CSV (idempotent: same key on retry) and record where it is."""
     req = ledger.get_request(engine, request_id)
+    kind, subject = ("user", req.user_ids[0]) if req.user_ids else ("company", req.company_ids[0])
     syncs = list_syncs(engine, req.workspace_id)
     key = access_export_key(req.id)
     with tempfile.TemporaryDirectory(prefix="eventsync-access-") as tmp:
         local = Path(tmp) / f"{req.id}.csv"
-        counts = write_csv(engine, req, local)
+        erased = is_suppressed(engine, req.workspace_id, kind, subject)
+        counts = write_csv(engine, req, local, erased=erased)
+        if erased:
+            counts["note"] = SUBJECT_ERASED_NOTE
         size = local.stat().st_size
         if syncs:
             dest = opener(syncs[0])

@@ -1,8 +1,16 @@
 """Privacy request ledger: state, per-step progress and the append-only audit log.
 
-States: received -> queued -> running -> completed | failed. A failed request can be
-retried (failed -> received); the next run is a new attempt of the same request and
-skips the steps that already finished (each step records `status: done`).
+States (pipeline/privacy/states.py holds the machine; pipeline/privacy/runner.py alone
+moves a request through it):
+
+    received -> queued -> running -> completed | failed
+    failed -> received                      retry: a new attempt of the same request
+    running -> received                     retry after the owner's lease expired
+    completed | running -> erased           an access export whose file a later
+                                            erasure removed (result_note says so)
+
+A retried request skips the steps that already finished (each records `status: done`).
+A running request carries a lease (owner, expiry) that its owner renews while it works.
 
 The audit log (`privacy_request_log`) only ever gets INSERTs. `actor` names who acted:
 `key:<api key id>` for the HTTP API (the public half of the key, never the key),
@@ -19,27 +27,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from pipeline import subjects
 from resources.clock import now_iso
-from resources.errors import ConfigError, EventsyncError, NotFound
+from resources.errors import ConfigError, NotFound
 from resources.schema import privacy_request_log, privacy_requests
 
 KINDS = ("erasure", "access_export")
-STATUSES = ("received", "queued", "running", "completed", "failed")
+STATUSES = ("received", "queued", "running", "completed", "failed", "erased")
 MAX_IDS = 1_000
-MAX_ID_LENGTH = 256  # the width of events.user_id / company_id
-
-# Allowed transitions. failed -> running: Dagster re-execution of the failed run.
-_TRANSITIONS = {
-    "received": {"queued", "failed"},
-    "queued": {"running", "failed"},
-    "running": {"running", "completed", "failed"},
-    "failed": {"received", "running"},
-    "completed": set(),
-}
-
-
-class InvalidTransition(EventsyncError):
-    """The request is not in a state that allows the action (message says which)."""
 
 
 @dataclass
@@ -59,6 +54,9 @@ class PrivacyRequest:
     started_at: str | None = None
     completed_at: str | None = None
     verified_at: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: str | None = None
+    result_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,40 +84,25 @@ def _row(row: Any) -> PrivacyRequest:
         started_at=m["started_at"],
         completed_at=m["completed_at"],
         verified_at=m["verified_at"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+        result_note=m["result_note"],
     )
 
 
-def check_ids(name: str, ids: Any) -> list[str]:
-    """A list of distinct, non-empty ids of at most MAX_ID_LENGTH characters."""
-    if ids is None:
-        return []
-    if not isinstance(ids, list | tuple):
-        raise ConfigError(name, f"must be a list of strings, got {type(ids).__name__}")
-    out: list[str] = []
-    seen: set[str] = set()
-    for i, value in enumerate(ids):
-        if not isinstance(value, str):
-            raise ConfigError(f"{name}[{i}]", f"must be a string, got {type(value).__name__}")
-        if not value.strip():
-            raise ConfigError(f"{name}[{i}]", "must not be empty")
-        if len(value) > MAX_ID_LENGTH:
-            raise ConfigError(
-                f"{name}[{i}]", f"longer than {MAX_ID_LENGTH} characters ({len(value)})"
-            )
-        if any(ord(c) < 32 for c in value):
-            raise ConfigError(f"{name}[{i}]", "contains control characters")
-        if value not in seen:
-            seen.add(value)
-            out.append(value)
-    return out
-
-
-def validate_subjects(kind: str, user_ids: Any, company_ids: Any) -> tuple[list[str], list[str]]:
-    """Check a request's subjects; raises ConfigError naming the problem."""
+def validate_subjects(
+    engine: Engine, workspace_id: str, kind: str, user_ids: Any, company_ids: Any
+) -> tuple[list[str], list[str]]:
+    """Check a request's subjects against the one subject-id rule (pipeline/subjects.py:
+    an id the workspace holds is accepted even if the rule would refuse it as new);
+    raises ConfigError naming the problem."""
     if kind not in KINDS:
         raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
-    users = check_ids("user_ids", user_ids)
-    companies = check_ids("company_ids", company_ids)
+    for name, ids in (("user_ids", user_ids), ("company_ids", company_ids)):
+        if isinstance(ids, list | tuple) and len(ids) > MAX_IDS:
+            raise ConfigError(name, f"at most {MAX_IDS} ids per request, got {len(ids)}")
+    users = subjects.requested_ids(engine, workspace_id, "user", "user_ids", user_ids)
+    companies = subjects.requested_ids(engine, workspace_id, "company", "company_ids", company_ids)
     total = len(users) + len(companies)
     if total == 0:
         raise ConfigError("user_ids", "name at least one user id or company id")
@@ -159,7 +142,7 @@ def create_request(
     actor: str,
 ) -> PrivacyRequest:
     """Persist a request (status `received`) and its audit row in one transaction."""
-    users, companies = validate_subjects(kind, user_ids, company_ids)
+    users, companies = validate_subjects(engine, workspace_id, kind, user_ids, company_ids)
     prefix = "era" if kind == "erasure" else "acc"
     request_id = f"{prefix}_{secrets.token_hex(8)}"
     now = now_iso()
@@ -235,7 +218,7 @@ def audit_log(engine: Engine, request_id: str) -> list[dict[str, Any]]:
     return [{**r._mapping, "detail": json.loads(r.detail)} for r in rows]
 
 
-def _locked(conn: Connection, request_id: str) -> PrivacyRequest:
+def locked(conn: Connection, request_id: str) -> PrivacyRequest:
     query = select(privacy_requests).where(privacy_requests.c.id == request_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -243,126 +226,6 @@ def _locked(conn: Connection, request_id: str) -> PrivacyRequest:
     if row is None:
         raise NotFound(f"privacy request {request_id!r} not found")
     return _row(row)
-
-
-def transition(
-    engine: Engine,
-    request_id: str,
-    new_status: str,
-    actor: str,
-    detail: dict[str, Any] | None = None,
-    expect: set[str] | None = None,
-    mutate: Callable[[PrivacyRequest, dict[str, Any]], None] | None = None,
-) -> PrivacyRequest:
-    """Move a request to `new_status` (checked against the state machine) and audit it.
-    `mutate(request, values)` may add column values to the same UPDATE."""
-    with engine.begin() as conn:
-        req = _locked(conn, request_id)
-        allowed = (
-            expect
-            if expect is not None
-            else {s for s, targets in _TRANSITIONS.items() if new_status in targets}
-        )
-        if req.status not in allowed:
-            raise InvalidTransition(
-                f"privacy request {request_id} is {req.status}; cannot become {new_status}"
-            )
-        now = now_iso()
-        values: dict[str, Any] = {"status": new_status, "updated_at": now}
-        if mutate is not None:
-            mutate(req, values)
-        conn.execute(
-            update(privacy_requests).where(privacy_requests.c.id == request_id).values(**values)
-        )
-        audit(
-            conn,
-            req.workspace_id,
-            request_id,
-            actor,
-            new_status,
-            {"from": req.status, "attempt": values.get("attempt", req.attempt), **(detail or {})},
-        )
-    return get_request(engine, request_id)
-
-
-def claim(engine: Engine, request_id: str, actor: str = "sensor") -> PrivacyRequest:
-    """received -> queued, starting a new attempt."""
-
-    def bump(req: PrivacyRequest, values: dict[str, Any]) -> None:
-        values["attempt"] = req.attempt + 1
-        values["error"] = None
-
-    return transition(engine, request_id, "queued", actor, expect={"received"}, mutate=bump)
-
-
-def start(engine: Engine, request_id: str, run_id: str, actor: str) -> PrivacyRequest:
-    """queued -> running (also running -> running for a re-executed step)."""
-
-    def stamp(req: PrivacyRequest, values: dict[str, Any]) -> None:
-        values["started_at"] = now_iso()
-        values["error"] = None
-        progress = req.progress
-        progress.setdefault("runs", []).append({"run_id": run_id, "attempt": req.attempt})
-        values["progress"] = json.dumps(progress, sort_keys=True)
-
-    return transition(
-        engine,
-        request_id,
-        "running",
-        actor,
-        {"run_id": run_id},
-        expect={"queued", "running", "failed"},
-        mutate=stamp,
-    )
-
-
-def complete(
-    engine: Engine,
-    request_id: str,
-    actor: str,
-    verified_at: str | None = None,
-    result_location: str | None = None,
-) -> PrivacyRequest:
-    def stamp(req: PrivacyRequest, values: dict[str, Any]) -> None:
-        values["completed_at"] = now_iso()
-        values["error"] = None
-        if verified_at:
-            values["verified_at"] = verified_at
-        if result_location:
-            values["result_location"] = result_location
-
-    return transition(
-        engine,
-        request_id,
-        "completed",
-        actor,
-        {"verified_at": verified_at, "result_location": result_location},
-        expect={"running"},
-        mutate=stamp,
-    )
-
-
-def fail(engine: Engine, request_id: str, error: str, actor: str) -> PrivacyRequest | None:
-    """Mark failed with the reason; a request that already completed stays completed
-    (returns None then)."""
-    try:
-        return transition(
-            engine,
-            request_id,
-            "failed",
-            actor,
-            {"error": error[:2000]},
-            expect={"received", "queued", "running", "failed"},
-            mutate=lambda _req, values: values.update(error=error[:4000]),
-        )
-    except InvalidTransition:
-        return None
-
-
-def retry(engine: Engine, request_id: str, actor: str, workspace_id: str | None = None):
-    """failed -> received: the sensor queues a new attempt of the same request."""
-    get_request(engine, request_id, workspace_id)  # NotFound across workspaces
-    return transition(engine, request_id, "received", actor, {"retry": True}, expect={"failed"})
 
 
 def update_progress(
@@ -375,7 +238,7 @@ def update_progress(
 ) -> dict[str, Any]:
     """Read-modify-write the progress document in one transaction (and audit it)."""
     with engine.begin() as conn:
-        req = _locked(conn, request_id)
+        req = locked(conn, request_id)
         progress = req.progress
         progress.setdefault("steps", {})
         change(progress)

@@ -90,9 +90,10 @@ def _check_results(stages: list[StageResult]) -> list[dg.AssetCheckResult]:
         dg.AssetCheckResult(
             check_name=UNIQUE_IDS,
             passed=not duplicated,
+            # Days and counts, never ids.
             metadata={
-                "duplicates": dg.MetadataValue.json(
-                    {f"{s.day}|{s.sync_id}": s.duplicate_ids for s in duplicated}
+                "duplicated_ids_by_day": dg.MetadataValue.json(
+                    {f"{s.day}|{s.sync_id}": len(s.duplicate_ids) for s in duplicated}  # <= 20
                 )
             },
         ),
@@ -168,12 +169,25 @@ def events_daily(
     return dg.MaterializeResult(check_results=_check_results(stages))
 
 
+# Columns a preview may show: nothing that identifies a person (no user, company,
+# session or event id, no properties). Dagster's storage and UI are a copy erasure
+# cannot reach, so personal data must never land there.
+PREVIEW_COLUMNS = [
+    "occurred_at",
+    "event_type",
+    "event_name",
+    "source",
+    "device_type",
+    "country_code",
+]
+
+
 def _preview(path: str, rows: int = 5) -> dg.MetadataValue:
     with pq.ParquetFile(path) as f:
         if f.metadata.num_rows == 0:
             return dg.MetadataValue.md("*(no rows)*")
         table = f.read_row_group(0).slice(0, rows)
-    cols = ["event_id", "event_type", "event_name", "user_id", "company_id", "occurred_at"]
+    cols = PREVIEW_COLUMNS
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for rec in table.select(cols).to_pylist():
         lines.append("| " + " | ".join(str(rec[c]) for c in cols) + " |")

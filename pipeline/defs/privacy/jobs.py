@@ -1,11 +1,19 @@
 """Op jobs of the privacy requests and the daily retention schedule.
 
 Each op is one step of `pipeline.privacy.runner`, the one runner that moves a request
-through its states: `privacy_start` takes the request, one op per erasure step (built
-from `erasure.STEPS`, so the UI shows each step), then `*_complete`. A step an earlier
-attempt finished is skipped. A failing op marks the request failed through the runner
-(the run-failure sensor does it too, for failures outside the ops). Logs name request
-ids, steps and counts -- never a subject id.
+through its states: `privacy_start` takes the request (the run id owns its lease), one
+op per erasure step (built from `steps.STEPS`, so the UI shows each step), then
+`*_complete`. A step an earlier attempt finished is skipped. A failing op marks the
+request failed through the runner (the run-failure sensor does it too, for failures
+outside the ops).
+
+Seconds, not minutes: the privacy jobs run their ops in the run's own process
+(`in_process_executor`), not one process per op -- on a 2-core machine each op process
+cost ~3 s of imports, seven of them most of an erasure's 32 s.
+
+Nothing personal reaches Dagster's storage: run config and tags carry the request id,
+logs carry request ids, steps and counts; a failing op's error is recorded in the
+privacy ledger (which may name subjects) and Dagster gets a message without it.
 """
 
 from collections.abc import Callable
@@ -14,10 +22,12 @@ from typing import Any
 import dagster as dg
 
 from pipeline.defs.resources import DestinationsResource, EventStoreResource
-from pipeline.privacy import erasure, retention, runner
+from pipeline.privacy import retention, runner, steps
 
 REQUEST_TAG = "eventsync/privacy_request"
 ATTEMPT_TAG = "eventsync/privacy_attempt"
+# Privacy runs leave the run queue before export runs waiting there.
+PRIORITY_TAGS = {"dagster/priority": "50"}
 
 
 class PrivacyRequestConfig(dg.Config):
@@ -29,19 +39,45 @@ def _actor(context: dg.OpExecutionContext) -> str:
 
 
 def _guard(
-    context: dg.OpExecutionContext, store: EventStoreResource, request_id: str, fn: Callable
+    context: dg.OpExecutionContext,
+    store: EventStoreResource,
+    request_id: str,
+    what: str,
+    fn: Callable[[], Any],
 ) -> Any:
-    """Run `fn`; on error mark the request failed with the reason, then re-raise."""
+    """Run `fn`. On error: the request is marked failed with the full reason (in the
+    privacy ledger), and Dagster gets a Failure that names the request and the error
+    type only -- an exception's text can hold ids (SQL parameters, file contents)."""
     try:
         return fn()
     except Exception as exc:
-        runner.fail(store.engine(), request_id, f"{type(exc).__name__}: {exc}", _actor(context))
-        raise
+        runner.fail(
+            store.engine(),
+            request_id,
+            f"run {context.run_id}: {what} failed: {type(exc).__name__}: {exc}",
+            _actor(context),
+            owner=context.run_id,
+            attempt=run_attempt(context.run.tags),
+        )
+        raise dg.Failure(
+            description=f"privacy request {request_id}: {what} failed ({type(exc).__name__}); "
+            f"the reason is recorded with the request (eventsync privacy status {request_id})",
+            allow_retries=False,
+        ) from None
+
+
+def run_attempt(tags: Any) -> int | None:
+    """The request attempt a run was launched for (the sensor tags it), if any."""
+    value = tags.get(ATTEMPT_TAG)
+    return int(value) if value and value.isdigit() else None
 
 
 def _summary(result: dict[str, Any]) -> str:
+    """Counts only (a step's result may list file paths or request ids)."""
     return ", ".join(
-        f"{k}={v}" for k, v in result.items() if k not in ("started_at", "finished_at")
+        f"{k}={v if isinstance(v, int | float) else len(v)}"
+        for k, v in sorted(result.items())
+        if isinstance(v, int | float | list | dict) and not isinstance(v, bool)
     )
 
 
@@ -53,10 +89,26 @@ def privacy_start(
         context,
         store,
         config.request_id,
+        "start",
         lambda: runner.start(store.engine(), config.request_id, context.run_id, _actor(context)),
     )
     context.log.info(f"{req.kind} {req.id} attempt {req.attempt} running")
     return req.id
+
+
+def _run_step(
+    context: dg.OpExecutionContext,
+    store: EventStoreResource,
+    destinations: DestinationsResource,
+    request_id: str,
+    step: str,
+) -> dict[str, Any]:
+    engine = store.engine()
+    # A re-execution of a failed run starts here, under a new run id: it takes the request.
+    runner.adopt(engine, request_id, context.run_id, _actor(context))
+    return runner.run_step(
+        engine, request_id, step, _actor(context), destinations.open, owner=context.run_id
+    )
 
 
 def _step_op(step: str, description: str) -> dg.OpDefinition:
@@ -71,9 +123,8 @@ def _step_op(step: str, description: str) -> dg.OpDefinition:
             context,
             store,
             request_id,
-            lambda: runner.run_step(
-                store.engine(), request_id, step, _actor(context), destinations.open
-            ),
+            f"step {step}",
+            lambda: _run_step(context, store, destinations, request_id, step),
         )
         context.log.info(f"erasure {request_id} {step}: {_summary(result)}")
         return request_id
@@ -81,7 +132,7 @@ def _step_op(step: str, description: str) -> dg.OpDefinition:
     return _op
 
 
-ERASURE_OPS = [_step_op(step, description) for step, description in erasure.STEPS.items()]
+ERASURE_OPS = [_step_op(step, description) for step, description in steps.STEPS.items()]
 
 
 @dg.op(description="running -> completed with verified_at.")
@@ -92,6 +143,7 @@ def erasure_complete(
         context,
         store,
         request_id,
+        "complete",
         lambda: runner.finish(store.engine(), request_id, _actor(context)),
     )
     context.log.info(f"erasure {req.id} completed, verified at {req.verified_at}")
@@ -101,6 +153,7 @@ def erasure_complete(
     description="Erase users/companies from the store, local files and every exported day, "
     "then verify. Config: ops.privacy_start.config.request_id.",
     tags={"eventsync/kind": "erasure"},
+    executor_def=dg.in_process_executor,
 )
 def erasure_job() -> None:
     rid = privacy_start()
@@ -119,19 +172,18 @@ def access_export_write(
     engine = store.engine()
 
     def run() -> Any:
-        runner.run_step(
-            engine, request_id, runner.ACCESS_EXPORT_STEP, _actor(context), destinations.open
-        )
+        _run_step(context, store, destinations, request_id, runner.ACCESS_EXPORT_STEP)
         return runner.finish(engine, request_id, _actor(context))
 
-    req = _guard(context, store, request_id, run)
-    context.log.info(f"access export {req.id} written to {req.result_location}")
+    req = _guard(context, store, request_id, "write", run)
+    context.log.info(f"access export {req.id}: {req.status}")
 
 
 @dg.job(
     description="One user's or company's events and profile as CSV. "
     "Config: ops.privacy_start.config.request_id.",
     tags={"eventsync/kind": "access_export"},
+    executor_def=dg.in_process_executor,
 )
 def access_export_job() -> None:
     access_export_write(privacy_start())

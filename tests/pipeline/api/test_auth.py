@@ -26,6 +26,7 @@ ENDPOINTS = [
     ("GET", "/v1/privacy/access-exports", "privacy:read", None),
     ("GET", "/v1/privacy/access-exports/{request_id}", "privacy:read", None),
     ("POST", "/v1/privacy/access-exports/{request_id}/retry", "privacy:write", None),
+    ("POST", "/v1/privacy/unsuppress", "privacy:write", {"user_id": "u1"}),
     ("GET", "/v1/syncs", "syncs:read", None),
     ("GET", "/v1/syncs/{sync_id}/days", "syncs:read", None),
 ]

@@ -160,7 +160,7 @@ def test_a_batch_of_bad_strings_keeps_the_good_event(store_url: str, es_home: Pa
         (_event(), None),
         (_event(event_id="surrogate", user_id="u").replace('"u"', '"u\\ud800"'), "lone surrogate"),
         (_event(event_id="nul\\u0000id"), "NUL character"),
-        (_event(event_id="nul-user", user_id="\\u0000"), "NUL character"),
+        (_event(event_id="nul-user", user_id="\\u0000"), "control character (U+0000)"),
         (_event(event_id="ua", user_agent="a" * MB), "'user_agent' is too long"),
         (_event(event_id="path", pathname="/" * MB), "'pathname' is too long"),
         (_event(event_id="deep", properties=deep), "properties nest deeper than 16 levels"),

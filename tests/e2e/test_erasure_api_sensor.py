@@ -1,7 +1,8 @@
 """Erasure end to end: HTTP API -> privacy_request_sensor -> erasure_job (real Dagster
 instance) over two syncs (local folder and S3 on moto_server), a failure mid-way
 (S3 endpoint down) and its retry, then an independent read of every file and the store.
-Also the access export (CSV read back with pandas) and its deletion by the erasure."""
+Also the access export (CSV read back with pandas), its deletion by the erasure (the
+request becomes `erased`), and a late event of the erased user refused at the door."""
 
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ from pipeline.defs.exports.partitions import partition_key
 from pipeline.defs.privacy.jobs import JOB_BY_KIND
 from pipeline.defs.privacy.sensors import privacy_failure_sensor, privacy_request_sensor
 from pipeline.defs.resources import DestinationsResource, EventStoreResource, build_resources
-from pipeline.ingest import ingest_events
+from pipeline.ingest import insert_event_rows
 from pipeline.privacy import ledger
 from pipeline.syncs.config import create_sync
 from pipeline.workspaces import create_workspace
 from resources.schema import events, export_ledger, export_subjects, user_profiles
-from tests.factories import insert_day
+from tests.factories import event_row, insert_day
 from tests.fixtures.dagster_env import tick_sensor
 from tests.fixtures.s3 import REGION
 
@@ -287,25 +288,29 @@ def test_erasure_through_api_and_sensor_with_failure_and_retry(
                     assert len(users) in (24, 25) and "user-4" in users
     for (sync_id, day), at in ledger_before.items():
         assert (ledger_after[(sync_id, day)] != at) == (day in DAYS[:2]), (sync_id, day)
-    # the access-export file of the target was deleted
+    # the access-export file of the target was deleted, and its request says so
     assert not csv_path.exists()
     assert done["progress"]["steps"]["access_exports"]["files_deleted"]
+    acc = client.get(f"/v1/privacy/access-exports/{acc_id}", headers=auth).json()
+    assert acc["status"] == "erased" and acc["result_location"] is None
+    assert f"erasure {rid}" in acc["result_note"]
 
-    # --- a late event for the erased user is never exported --------------------------
-    late = ingest_events(
-        engine,
-        ws,
-        [
-            {
-                "event_id": "late-1",
-                "event_type": "track",
-                "event_name": "Late",
-                "user_id": TARGET,
-                "occurred_at": f"{DAYS[0]}T12:00:00Z",
-            }
-        ],
-    )
-    assert late.accepted == 1
+    # --- a late event for the erased user is refused at the door ---------------------
+    late_event = {
+        "event_id": "late-1",
+        "event_type": "track",
+        "event_name": "Late",
+        "user_id": TARGET,
+        "occurred_at": f"{DAYS[0]}T12:00:00Z",
+    }
+    late = client.post("/v1/events", json={"events": [late_event]}, headers=auth).json()
+    assert late == {
+        "accepted": 0,
+        "rejected": [{"index": 0, "event_id": "late-1", "reason": "subject erased"}],
+    }
+    # ... and a row another writer puts into the store directly is never exported
+    with engine.begin() as conn:
+        insert_event_rows(conn, [event_row(ws, DAYS[0], 999, user_id=TARGET)])
     export(instance, local.id, DAYS[0])
     for key, (data, _) in local_files(local_root).items():
         assert TARGET not in user_ids_in(key, data), key

@@ -1,6 +1,6 @@
-"""Concurrency on the PostgreSQL event store: processes hammering ingest, export and
-erasure at once, then an exact reconciliation; and the end-to-end erasure (API ->
-sensor -> erasure_job) on PostgreSQL.
+"""Privacy on the PostgreSQL event store: processes hammering ingest, export and
+erasure at once, then an exact reconciliation; the erasure waiting for an export in
+flight; and the end-to-end erasure (API -> sensor -> erasure_job) on PostgreSQL.
 
 The hammer test runs, in their own (spawned) processes against one PostgreSQL store:
 
@@ -13,11 +13,13 @@ The hammer test runs, in their own (spawned) processes against one PostgreSQL st
   `eventsync privacy erase --now` runs).
 
 Then, before any further export: no erased user in any exported file, staging file or
-quarantine file; the request is completed with verified_at; the store holds no event
-of an erased user except late ones that arrived after the erasure verified the store.
+quarantine file; the request is completed with verified_at on its first attempt (the
+verification cannot be starved: once the subjects are suppressed, ingestion refuses
+them); the store holds no event of an erased user; every event of theirs sent after
+the erasure completed was refused with `subject erased`.
 After a final export of every day: each day's files hold exactly the store's rows for
-the day (minus suppressed subjects), without duplicates; and accepted + rejected as
-duplicate == sent, every accepted id stored once.
+the day, without duplicates; and accepted + refused (duplicate or erased) == sent,
+every accepted id of a kept user stored once.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def ingest_worker(
     duplicates: list[str] = []
     other: list[str] = []
     erased_phase: dict[str, str] = {}
+    refused_erased: dict[str, str] = {}
     go.wait(30)
     late_until = None
     k = 0
@@ -121,6 +124,8 @@ def ingest_worker(
                     erased_phase[e["event_id"]] = phase
             elif reason.startswith("duplicate event_id"):
                 duplicates.append(e["event_id"])
+            elif reason == "subject erased" and e["user_id"] in ERASED:
+                refused_erased[e["event_id"]] = phase
             else:
                 other.append(f"{e['event_id']}: {reason}")
         k += 1
@@ -132,6 +137,7 @@ def ingest_worker(
                 "duplicates": duplicates,
                 "other": other,
                 "erased_phase": erased_phase,
+                "refused_erased": refused_erased,
                 "batches": k,
             }
         )
@@ -142,13 +148,11 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     """One partition as `events_daily` then `events_export` do it: stage (holding the
     export lock shared inside `stage_day`), then, unless blocked, load the staged day,
     write it and record it under the shared lock."""
-    from assets.export import export_day
+    from assets.export import export_partition
     from assets.formats import staging_codec
-    from assets.ledger import record_export
     from assets.staging import StageResult, stage_day
     from pipeline.privacy.opener import default_opener
     from pipeline.syncs.config import get_sync
-    from resources.locks import export_lock
     from resources.settings import database_url
 
     engine = _engine()
@@ -163,10 +167,10 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     )
     if stage.blocked_reason:
         return {"day": day, "blocked": stage.blocked_reason}
-    with export_lock(engine, sync.workspace_id):  # as events_export holds it
-        stage = StageResult.load(sync.id, day)
-        result = export_day(stage, sync.formats, sync.compression, default_opener(sync))
-        record_export(engine, stage, result)
+    # export_partition holds the workspace's export lock (shared) from the write-ahead
+    # subject index to the ledger row, as events_export does.
+    stage = StageResult.load(sync.id, day)
+    result = export_partition(engine, stage, sync.formats, sync.compression, default_opener(sync))
     return {"day": day, "rows": result.rows}
 
 
@@ -193,10 +197,9 @@ def eraser_worker(ws: str, out: str, go: Any, erasing: Any, erased: Any) -> None
     time.sleep(ERASE_AFTER_S)
     erasing.set()
     req = ledger.create_request(engine, ws, "erasure", ERASED, [], "cli:test")
-    ledger.claim(engine, req.id, "cli:test")
     error = None
     try:
-        req = runner.run_all(engine, req.id, "cli:test", run_id="cli")
+        req = runner.run_all(engine, req.id, "cli:test")
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     erased.set()
@@ -252,6 +255,7 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
     from pipeline.privacy import ledger
     from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
+    from resources.pseudonyms import subject_hash
     from resources.schema import events, suppressions, user_profiles
     from resources.store import engine_for
 
@@ -322,11 +326,16 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
     assert res["eraser"]["error"] is None, res["eraser"]["error"]
     req = ledger.get_request(engine, res["eraser"]["request_id"])
     assert req.status == "completed" and req.verified_at, (req.status, req.error)
+    assert req.attempt == 1
     phase: dict[str, str] = {}
+    refused: dict[str, str] = {}
     for r in ingest:
         phase.update(r["erased_phase"])
+        refused.update(r["refused_erased"])
     by_phase = Counter(phase.values())
-    assert by_phase["early"] and by_phase["late"], by_phase
+    assert by_phase["early"], by_phase
+    assert Counter(refused.values())["late"], "no late event of an erased user was sent"
+    assert "late" not in by_phase, "an event of an erased user was accepted after the erasure"
 
     # --- before any further export: nothing of the erased users anywhere ----------------
     exported = [p for p in root.rglob("part-*") if p.is_file()]
@@ -353,36 +362,42 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
                 )
             ).scalars()
         )
-        suppressed = set(
+        erased_profiles = set(
             conn.execute(
-                select(suppressions.c.subject_id).where(suppressions.c.workspace_id == ws)
+                select(user_profiles.c.user_id).where(
+                    user_profiles.c.workspace_id == ws, user_profiles.c.user_id.in_(ERASED)
+                )
             ).scalars()
         )
-    assert suppressed == set(ERASED)
-    # Of the erased users, only events that arrived while or after the erasure ran are
-    # still stored (suppressed, never exported); every late one is.
-    assert stored_erased <= set(phase), sorted(stored_erased - set(phase))[:5]
-    assert not [i for i in stored_erased if phase[i] == "early"]
-    assert {i for i, ph in phase.items() if ph == "late"} <= stored_erased
+        suppressed = set(
+            conn.execute(
+                select(suppressions.c.subject_hash).where(suppressions.c.workspace_id == ws)
+            ).scalars()
+        )
+    assert suppressed == {subject_hash(ws, "user", u) for u in ERASED}
+    # The door is closed: nothing of the erased users is stored, whenever it was sent.
+    assert not stored_erased, sorted(stored_erased)[:5]
+    assert not erased_profiles
 
     # --- ingest reconciles exactly -------------------------------------------------------
     sent = Counter(i for r in ingest for i in r["sent"])
     accepted = Counter(i for r in ingest for i in r["accepted"])
     dups = sum(len(r["duplicates"]) for r in ingest)
     assert not [o for r in ingest for o in r["other"]]
-    assert sum(accepted.values()) + dups == sum(sent.values())
+    assert sum(accepted.values()) + dups + len(refused) == sum(sent.values())
     assert max(accepted.values()) == 1, "an event id was accepted twice"
-    assert set(accepted) == set(sent), "an event id was rejected by every worker"
+    assert set(accepted) | set(refused) == set(sent), "an event id was rejected by every worker"
     assert dups >= INGESTERS, "no duplicate ids collided across workers"
     assert max(stored.values()) == 1
     seed_ids = {e["event_id"] for e in seed}
     seed_erased = {e["event_id"] for e in seed if e["user_id"] in ERASED}
     # every accepted id (and seed row) of a kept user is stored, nothing else
-    assert set(stored) - stored_erased == (set(accepted) | seed_ids) - set(phase) - seed_erased
-    # erased users' rows: removed by the erasure + still stored == accepted + seeded
+    assert set(stored) == (set(accepted) | seed_ids) - set(phase) - seed_erased
+    # erased users' rows: removed by the erasure == accepted (before the suppression) + seeded
     steps = req.progress["steps"]
     removed = steps["store"]["events_removed"] + steps["verify"].get("store_events_purged", 0)
-    assert removed + len(stored_erased) == len(phase) + len(seed_erased)
+    assert removed == len(phase) + len(seed_erased)
+    assert steps["verify"]["store_events_purged"] == 0  # the door closed before the purge
     with engine.connect() as conn:
         profiles = set(
             conn.execute(
@@ -437,8 +452,8 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     pg_locks), then clean what it wrote. Nothing of the subject remains."""
     import threading
 
+    from assets import ledger as export_ledger
     from assets.export import export_day
-    from assets.ledger import record_export
     from assets.staging import stage_day, staging_dir
     from pipeline.privacy import ledger, runner
     from pipeline.privacy.opener import default_opener
@@ -457,7 +472,6 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     sync = create_sync(engine, ws, str(root), formats=["parquet", "jsonl"], compression="zstd")
     stage = stage_day(pg_store_url, engine, sync.id, ws, day)
     req = ledger.create_request(engine, ws, "erasure", [target], [], "cli:test")
-    ledger.claim(engine, req.id, "cli:test")
     outcome: dict[str, Any] = {}
 
     def erase() -> None:
@@ -467,7 +481,9 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
             outcome["error"] = exc
 
     thread = threading.Thread(target=erase)
-    with export_lock(engine, ws):  # events_export holds it from here to record_export
+    # What export_partition does under the lock it holds, with the lock held here so the
+    # test decides when the export is "in flight".
+    with export_lock(engine, ws):
         thread.start()
         deadline = time.time() + 30
         while time.time() < deadline and not (
@@ -481,8 +497,9 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
         # suppressed and purged from the store, but no file touched while we export
         assert steps["suppress"]["status"] == steps["store"]["status"] == "done", steps
         assert "staging" not in steps and _waiting_for_export_lock(engine) == 1
+        subjects = export_ledger.index_subjects_ahead(engine, stage)
         result = export_day(stage, sync.formats, sync.compression, default_opener(sync))
-        record_export(engine, stage, result)
+        export_ledger.record_export(engine, stage, result, subjects)
         written = {
             p.name: {r["user_id"] for r in read_export(p.name, p.read_bytes())}
             for p in root.rglob("part-*")
@@ -510,8 +527,8 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
     """tests/test_privacy_erasure.py's assertions on a PostgreSQL store, local
     destination: access export, erasure through the API, the request sensor and
     erasure_job; an independent read of files, staging, quarantine and the store; only
-    the days that held the subject changed; a late event is never exported; the audit
-    log names the key id."""
+    the days that held the subject changed; a late event is refused; the audit log
+    names the key id."""
     from fastapi.testclient import TestClient
     from sqlalchemy import func
 
@@ -522,7 +539,7 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
     from pipeline.syncs.config import create_sync
     from resources.schema import events, export_ledger, export_subjects, user_profiles
     from resources.store import engine_for
-    from tests.test_privacy_erasure import (
+    from tests.e2e.test_erasure_api_sensor import (
         DAYS,
         TARGET,
         day_of,
@@ -625,7 +642,7 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
             }
         ],
     )
-    assert late.accepted == 1
+    assert late.accepted == 0 and late.rejections[0].reason == "subject erased"
     export(instance, sync.id, DAYS[0])
     for key, (data, _) in local_files(root).items():
         assert target not in user_ids_in(key, data), key
