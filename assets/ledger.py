@@ -110,19 +110,37 @@ def record_export(
 
 
 def record_rewrite(engine: Engine, manifest: dict[str, Any]) -> None:
-    """A day rewritten by an erasure: its new export id, numbers and files."""
+    """A day rewritten by an erasure: its new export id, numbers and files. A day whose
+    export was killed between its manifest and its ledger row gets the row now: the
+    manifest (written last) says the export was complete."""
+    values = {
+        "export_id": manifest["export_id"],
+        "rows": manifest["rows"],
+        "bytes": sum(f["bytes"] for f in manifest["files"]),
+        "files": json.dumps(manifest["files"]),
+        "exported_at": now_iso(),
+    }
+    sync_id, day = manifest["sync_id"], manifest["date"]
     with engine.begin() as conn:
-        conn.execute(
-            update(export_ledger)
-            .where(_day(export_ledger, manifest["sync_id"], manifest["date"]))
-            .values(
-                export_id=manifest["export_id"],
-                rows=manifest["rows"],
-                bytes=sum(f["bytes"] for f in manifest["files"]),
-                files=json.dumps(manifest["files"]),
-                exported_at=now_iso(),
+        updated = conn.execute(
+            update(export_ledger).where(_day(export_ledger, sync_id, day)).values(**values)
+        ).rowcount
+        if not updated:
+            fp = manifest.get("source_fingerprint") or {}
+            conn.execute(
+                insert(export_ledger).values(
+                    sync_id=sync_id,
+                    day=day,
+                    workspace_id=manifest.get("workspace_id", ""),
+                    status="exported",
+                    quarantined=manifest.get("quarantined", 0),
+                    source_rows=fp.get("rows", 0),
+                    source_max_received_at=fp.get("max_received_at"),
+                    source_checksum=fp.get("checksum"),
+                    error=None,
+                    **values,
+                )
             )
-        )
 
 
 def record_failure(engine: Engine, stage: StageResult, error: str) -> None:
