@@ -6,9 +6,17 @@ the variable. Secrets (the store URL may hold a password, the Celery broker URL 
 are handed to Dagster as ``EnvVar``/``{"env": ...}`` by the wiring that uses them, so
 they never land in run config.
 
+Each variable is read from the environment, else from the project's ``.env`` file
+(written by ``make install``), which Dagster's own CLI (``dagster dev``, ``dagster
+asset materialize``...) also reads from the directory it runs in: so with nothing
+exported, the ``eventsync`` CLI, ``make demo`` and ``dagster`` commands run from the
+project all use the project's ``dagster_home/`` and event store. ``.env`` lines are
+written as ``NAME=${NAME:-value}``, so the environment wins for Dagster too.
+
 | variable | default | read by |
 |---|---|---|
 | DAGSTER_HOME | the project's ``dagster_home/`` | every entry point |
+| EVENTSYNC_DEBUG | - | the CLI shows tracebacks of unexpected errors |
 | EVENTSYNC_DATABASE_URL | SQLite ``$DAGSTER_HOME/eventsync.db`` | event store |
 | EVENTSYNC_DATA_DIR | ``$DAGSTER_HOME/eventsync`` | staging, quarantine, locks |
 | EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
@@ -33,15 +41,41 @@ from pathlib import Path
 from resources.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = PROJECT_ROOT / ".env"
 
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_BACKEND = "rpc://"
 
 
+_env_file_cache: tuple[float, dict[str, str]] | None = None
+
+
+def env_file() -> dict[str, str]:
+    """The project's .env values (interpolated against the environment, as Dagster does)."""
+    global _env_file_cache
+    try:
+        mtime = ENV_FILE.stat().st_mtime
+    except OSError:
+        return {}
+    if _env_file_cache is None or _env_file_cache[0] != mtime:
+        from dotenv import dotenv_values
+
+        values = {k: (v or "").strip() for k, v in dotenv_values(ENV_FILE).items()}
+        _env_file_cache = (mtime, {k: v for k, v in values.items() if v})
+    return _env_file_cache[1]
+
+
 def raw(name: str) -> str | None:
-    """The variable's value, or None when unset or empty."""
+    """The variable's value (environment, else the project's .env), or None."""
     value = os.environ.get(name, "").strip()
-    return value or None
+    return value or env_file().get(name) or None
+
+
+def source(name: str) -> str:
+    """Where a variable's value comes from, for error messages."""
+    if os.environ.get(name, "").strip():
+        return f"${name}"
+    return f"{name} in {ENV_FILE}" if env_file().get(name) else f"{name} (unset)"
 
 
 def is_set(name: str) -> bool:
@@ -78,15 +112,32 @@ def number(name: str, default: float, minimum: float | None = None) -> float:
 def dagster_home() -> Path:
     """$DAGSTER_HOME, else the project's dagster_home/ folder."""
     home = raw("DAGSTER_HOME")
-    return Path(home).resolve() if home else PROJECT_ROOT / "dagster_home"
+    return Path(home).expanduser().resolve() if home else PROJECT_ROOT / "dagster_home"
+
+
+def checked_dagster_home() -> Path:
+    """DAGSTER_HOME, checked: an existing folder (with dagster.yaml for the project's
+    settings). A ConfigError naming the variable and the fix otherwise."""
+    home = dagster_home()
+    default = PROJECT_ROOT / "dagster_home"
+    fix = f"unset it to use the project's {default}, or point it at a folder with a dagster.yaml"
+    if not home.is_dir():
+        raise ConfigError(
+            "DAGSTER_HOME", f"{home} ({source('DAGSTER_HOME')}) is not a folder: {fix}"
+        )
+    return home
 
 
 def ensure_dagster_home() -> Path:
     """Set DAGSTER_HOME for this process (and its children) when unset, so the CLI and
     `make demo` use the same instance as `dagster` commands run from the project."""
-    home = dagster_home()
+    home = checked_dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def debug() -> bool:
+    return is_set("EVENTSYNC_DEBUG")
 
 
 def data_root() -> Path:

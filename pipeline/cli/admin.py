@@ -18,6 +18,10 @@ def db() -> None:
 @command
 def db_upgrade(as_json: bool) -> None:
     """Create or migrate the event store (Alembic)."""
+    from resources.settings import checked_dagster_home, raw
+
+    if not raw("EVENTSYNC_DATABASE_URL"):
+        checked_dagster_home()  # the default store goes there: it must be the right place
     url = upgrade()
     safe = url.split("@", 1)[-1] if "@" in url else url
     emit(
@@ -65,8 +69,11 @@ def key() -> None:
 
 @key.command("create")
 @click.option("--workspace", "workspace_id", required=True)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print the key alone: KEY=$(eventsync key create ... -q)"
+)
 @command
-def key_create(workspace_id: str, as_json: bool) -> None:
+def key_create(workspace_id: str, quiet: bool, as_json: bool) -> None:
     """Create an API key for a workspace (shown once, stored hashed)."""
     from pipeline.workspaces import create_key
 
@@ -74,7 +81,7 @@ def key_create(workspace_id: str, as_json: bool) -> None:
     emit(
         {"workspace_id": workspace_id, "api_key": plaintext},
         as_json,
-        lambda d: f"API key (shown once, store it now): {d['api_key']}",
+        lambda d: d["api_key"] if quiet else f"API key (shown once, store it now): {d['api_key']}",
     )
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from pipeline.cli.common import command, emit, main, open_store
+from pipeline.cli.common import cli_actor, command, emit, fail, main, open_store
 
 
 # --- syncs ----------------------------------------------------------------------------
@@ -67,6 +66,11 @@ _SSE = click.Choice(["AES256", "aws:kms"])
 @click.option("--role-arn", help="IAM role to assume for this sync (external id = workspace).")
 @click.option("--gcs-kms-key-name", help="Cloud KMS key (CMEK) for gs:// destinations.")
 @click.option("--disabled", is_flag=True, help="Create without starting exports.")
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Store the sync even if the destination refuses the probe write (sync test).",
+)
 @command
 def sync_create(
     workspace_id: str,
@@ -81,11 +85,15 @@ def sync_create(
     role_arn: str | None,
     gcs_kms_key_name: str | None,
     disabled: bool,
+    no_check: bool,
     as_json: bool,
 ) -> None:
-    """Create a sync. Its destination cannot change afterwards; the new-sync sensor
+    """Create a sync. The destination is probed first, as `sync test` does (a write with
+    the configured encryption); one that refuses writes is not stored unless
+    --no-check. Its destination cannot change afterwards; the new-sync sensor
     backfills its last --backfill-days days."""
     from pipeline.syncs.config import create_sync
+    from pipeline.syncs.probe import destination_check
 
     s = create_sync(
         open_store(),
@@ -98,6 +106,7 @@ def sync_create(
         title=title,
         enabled=not disabled,
         options=_destination_options(sse, kms_key_id, role_arn, gcs_kms_key_name),
+        check=None if no_check else destination_check,
     )
     emit(s.to_dict(), as_json, lambda d: "created " + _sync_line(d))
 
@@ -173,39 +182,44 @@ def sync_update(
     emit(s.to_dict(), as_json, lambda d: "updated " + _sync_line(d))
 
 
+def _plan_lines(d: dict) -> list[str]:
+    lines = []
+    if d["backfill_id"]:
+        lines.append(
+            f"backfill {d['backfill_id']} queued: {d['days']} days of {d['sync_id']} "
+            f"({d['first_day']}..{d['last_day']}); the Dagster daemon runs it"
+        )
+    for backfill_id, n in d["already_pending"].items():
+        lines.append(f"{n} days already pending in backfill {backfill_id}: not queued again")
+    if d["before_partitions_start"]:
+        lines.append(
+            f"{d['before_partitions_start']} days before the first partition day "
+            f"{d['partitions_start']} skipped (EVENTSYNC_PARTITIONS_START)"
+        )
+    return lines or [f"{d['sync_id']}: nothing to queue"]
+
+
 @sync.command("backfill")
 @click.argument("sync_id")
 @click.option("--days", type=click.IntRange(1, 365), help="Default: the sync's backfill_days.")
 @command
 def sync_backfill(sync_id: str, days: int | None, as_json: bool) -> None:
     """Queue an asset backfill of the sync's last N closed UTC days on the Dagster
-    instance ($DAGSTER_HOME); the daemon runs it in batches of 61 days, as from the UI."""
+    instance; the daemon runs it in batches of 61 days, as from the UI. Days already
+    pending in another backfill of the sync are not queued twice."""
     from datetime import UTC, datetime
 
     from pipeline.defs.exports.backfills import submit_backfill
     from pipeline.defs.exports.partitions import closed_days
     from pipeline.defs.instance import dagster_instance
     from pipeline.syncs.config import get_sync
+    from pipeline.syncs.health import require_unpaused
 
-    s = get_sync(open_store(), sync_id)
+    s = require_unpaused(get_sync(open_store(), sync_id))
     window = closed_days(days or s.backfill_days, datetime.now(UTC).date())
     with dagster_instance() as instance:
-        backfill_id = submit_backfill(instance, s, window, "cli backfill")
-    data = {
-        "backfill_id": backfill_id,
-        "sync_id": s.id,
-        "days": len(window),
-        "first_day": window[0],
-        "last_day": window[-1],
-    }
-    emit(
-        data,
-        as_json,
-        lambda d: (
-            f"backfill {d['backfill_id']} queued: {d['days']} days of {d['sync_id']} "
-            f"({d['first_day']}..{d['last_day']}); the Dagster daemon runs it"
-        ),
-    )
+        plan = submit_backfill(instance, s, window, "cli backfill")
+    emit(plan.to_dict(), as_json, lambda d: "\n".join(_plan_lines(d)))
 
 
 @sync.command("test")
@@ -215,13 +229,13 @@ def sync_test(sync_id: str, as_json: bool) -> None:
     """Check the sync's destination before the first export: write a probe under
     _eventsync/test/ with the configured encryption; say exactly what is wrong when it
     fails (exit status 1). List/read/delete are reported for information."""
-    from pipeline.syncs.probe import run_sync_test
+    from pipeline.syncs.probe import one_line, run_sync_test
     from resources.destinations.probe import human_summary
 
     result = run_sync_test(open_store(), sync_id)
-    emit(result, as_json, human_summary)
     if not result["ok"]:
-        sys.exit(1)
+        fail(one_line(result), as_json, status=1)
+    emit(result, as_json, human_summary)
 
 
 @sync.command("resync")
@@ -235,12 +249,15 @@ def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
     exactly those days on the Dagster instance ($DAGSTER_HOME)."""
     from pipeline.defs.exports.resync import resync_sync
     from pipeline.syncs.config import get_sync
+    from pipeline.syncs.health import require_unpaused
     from pipeline.syncs.resync import plan_resync
 
     if dry_run:
         data = plan_resync(open_store(), get_sync(open_store(), sync_id), days).to_dict()
         data["backfill_id"] = None
+        data["already_pending"] = {}
     else:
+        require_unpaused(get_sync(open_store(), sync_id))
         from pipeline.defs.instance import dagster_instance
 
         with dagster_instance() as instance:
@@ -254,7 +271,40 @@ def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
         lines = [head] + [f"  {day}: {why}" for day, why in d["reasons"].items()]
         if d["backfill_id"]:
             lines.append(f"backfill {d['backfill_id']} queued; the Dagster daemon runs it")
+        for backfill_id, pending in d["already_pending"].items():
+            lines.append(
+                f"{len(pending)} of them already pending in backfill {backfill_id}: "
+                "not queued again"
+            )
         return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+
+@sync.command("pause")
+@click.argument("sync_id")
+@click.option("--reason", default="paused by hand", show_default=True)
+@command
+def sync_pause(sync_id: str, reason: str, as_json: bool) -> None:
+    """Pause a sync: no new export starts; its queued runs and pending backfill batches
+    are canceled with the reason (`sync resume` re-requests them)."""
+    from pipeline.defs.exports.pause import cancel_sync_work
+    from pipeline.defs.instance import dagster_instance
+    from pipeline.syncs.health import pause_sync
+
+    s, changed = pause_sync(open_store(), sync_id, reason, cli_actor())
+    with dagster_instance() as instance:
+        canceled = cancel_sync_work(instance, s.id, s.paused_reason or reason)
+    data = {**s.to_dict(), "was_paused": not changed, **canceled.to_dict()}
+
+    def human(d: dict) -> str:
+        head = f"{d['id']} was already paused" if d["was_paused"] else f"paused {d['id']}"
+        return (
+            f"{head}: {d['paused_reason']}\n"
+            f"canceled {len(d['canceled_runs'])} queued runs and "
+            f"{len(d['canceled_backfills'])} backfills; `eventsync sync resume {d['id']}` "
+            "re-requests their days"
+        )
 
     emit(data, as_json, human)
 
@@ -263,11 +313,27 @@ def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
 @click.argument("sync_id")
 @command
 def sync_resume(sync_id: str, as_json: bool) -> None:
-    """Resume a sync paused after consecutive failed exports (clears the reason)."""
+    """Resume a paused sync (clears the reason and the failure count) and re-request
+    the days its pause canceled."""
+    from pipeline.defs.exports.pause import rerequest_paused_work
+    from pipeline.defs.instance import dagster_instance
     from pipeline.syncs.health import resume_sync
 
-    s = resume_sync(open_store(), sync_id)
-    emit(s.to_dict(), as_json, lambda d: f"resumed {d['id']}; failures reset to 0")
+    s, was_paused = resume_sync(open_store(), sync_id)
+    data: dict[str, Any] = {**s.to_dict(), "was_paused": was_paused, "requeued": None}
+    if was_paused:
+        with dagster_instance() as instance:
+            plan = rerequest_paused_work(instance, s)
+        data["requeued"] = plan.to_dict() if plan else None
+
+    def human(d: dict) -> str:
+        if not d["was_paused"]:
+            return f"{d['id']} was not paused: nothing to resume"
+        lines = [f"resumed {d['id']}; failures reset to 0"]
+        lines += _plan_lines(d["requeued"]) if d["requeued"] else ["no canceled work to re-request"]
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
 
 
 @sync.command("status")
@@ -294,10 +360,16 @@ def sync_status_cmd(sync_id: str, first: str | None, last: str | None, as_json: 
 
     def human(d: dict) -> str:
         st = d["sync"]
+        if st["last_exported_day"] is None:
+            where = "never exported (no day has been exported yet)"
+        else:
+            where = (
+                f"last exported {st['last_exported_day']}, lag {st['lag_days']} days, "
+                f"{'fresh' if st['fresh'] else 'STALE'}"
+            )
         lines = [
-            f"{st['sync_id']}: last exported {st['last_exported_day'] or 'never'}, "
-            f"lag {st['lag_days']} days, {'fresh' if st['fresh'] else 'STALE'}, "
-            f"{st['consecutive_failures']} failures in a row",
+            f"{st['sync_id']} [{st['state']}]: {where}; {st['failed_days']} failed days, "
+            f"{st['consecutive_failures']} failed runs in a row",
         ]
         if st["paused_reason"]:
             lines.append(f"PAUSED: {st['paused_reason']}")
