@@ -94,6 +94,10 @@ def _same(fp: Fingerprint, row: Any) -> bool:
     )
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def what_changed(fp: Fingerprint, row: Any) -> str:
     """How the source of an exported day differs from what was exported."""
     delta = fp.rows - (row.source_rows or 0)
@@ -101,10 +105,10 @@ def what_changed(fp: Fingerprint, row: Any) -> str:
         row.source_max_received_at is None or fp.max_received_at > row.source_max_received_at
     )
     if delta > 0:
-        return f"{delta} late events" if newer else f"{delta} rows added"
+        return _n(delta, "late event") if newer else _n(delta, "row") + " added"
     if delta < 0:
         extra = ", and rows received after the export" if newer else ""
-        return f"{-delta} rows deleted{extra}"
+        return f"{_n(-delta, 'row')} deleted{extra}"
     return (
         "rows changed (as many rows, received after the export)"
         if newer
