@@ -5,9 +5,11 @@ Dagster gives a check one verdict per step (dagster-io/dagster#17836): in a
 failing *blocking* check fails the step, so one bad day would stop the export
 of the other 60. So the specs are partitioned like the asset (one check
 execution per day, shown per partition in the UI) and `events_daily` yields one
-`AssetCheckEvaluation` per day. They are not Dagster-blocking: blocking is per
-day, enforced by `events_export`, which refuses exactly the days whose staging
-was blocked (`StageResult.blocked_reason`) and exports the others.
+`AssetCheckEvaluation` per day. Blocking is per day: `events_export` refuses
+exactly the days whose staging was blocked (`StageResult.blocked_reason`) and
+exports the others. The specs say `blocking=True` (the UI labels them so, and
+declarative automation honours it); the evaluations are emitted with
+`blocking=False`, which only stops Dagster from failing the whole step.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def _specs() -> list[dg.AssetCheckSpec]:
                 VALID_SHARE,
                 asset=DAILY_ASSET,
                 partitions_def=partitions,
+                blocking=True,
                 description="Per day: at most `max_invalid_share` of the day's rows failed the "
                 "schema. A day above it is not exported (events_export refuses that day "
                 "only; the other days of its batch are exported).",
@@ -42,6 +45,7 @@ def _specs() -> list[dg.AssetCheckSpec]:
                 UNIQUE_IDS,
                 asset=DAILY_ASSET,
                 partitions_def=partitions,
+                blocking=True,
                 description="Per day: no event_id occurs twice. A day that fails it is not "
                 "exported.",
             ),
@@ -100,6 +104,7 @@ def day_evaluations(
                 passed=passed,
                 partition=key,
                 severity=severity,
+                blocking=False,  # per day, by events_export (see above)
                 metadata=metadata,
                 description=description,
             )
