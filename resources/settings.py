@@ -17,6 +17,7 @@ written as ``NAME=${NAME:-value}``, so the environment wins for Dagster too.
 |---|---|---|
 | DAGSTER_HOME | the project's ``dagster_home/`` | every entry point |
 | EVENTSYNC_DEBUG | - | the CLI shows tracebacks of unexpected errors |
+| EVENTSYNC_ENV_FILE | the project's ``.env`` | this module (environment only) |
 | EVENTSYNC_DATABASE_URL | SQLite ``$DAGSTER_HOME/eventsync.db`` | event store |
 | EVENTSYNC_DATA_DIR | ``$DAGSTER_HOME/eventsync`` | staging, quarantine, locks |
 | EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
@@ -41,28 +42,35 @@ from pathlib import Path
 from resources.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ENV_FILE = PROJECT_ROOT / ".env"
+DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
 
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_BACKEND = "rpc://"
 
 
-_env_file_cache: tuple[float, dict[str, str]] | None = None
+_env_file_cache: tuple[Path, float, dict[str, str]] | None = None
+
+
+def env_file_path() -> Path:
+    """The project's .env; EVENTSYNC_ENV_FILE (environment only) names another one, e.g.
+    a missing path to ignore it (the test suite does, to be independent of a demo's)."""
+    return Path(os.environ.get("EVENTSYNC_ENV_FILE") or DEFAULT_ENV_FILE)
 
 
 def env_file() -> dict[str, str]:
-    """The project's .env values (interpolated against the environment, as Dagster does)."""
+    """The .env values (interpolated against the environment, as Dagster does)."""
     global _env_file_cache
+    path = env_file_path()
     try:
-        mtime = ENV_FILE.stat().st_mtime
+        mtime = path.stat().st_mtime
     except OSError:
         return {}
-    if _env_file_cache is None or _env_file_cache[0] != mtime:
+    if _env_file_cache is None or _env_file_cache[:2] != (path, mtime):
         from dotenv import dotenv_values
 
-        values = {k: (v or "").strip() for k, v in dotenv_values(ENV_FILE).items()}
-        _env_file_cache = (mtime, {k: v for k, v in values.items() if v})
-    return _env_file_cache[1]
+        values = {k: (v or "").strip() for k, v in dotenv_values(path).items()}
+        _env_file_cache = (path, mtime, {k: v for k, v in values.items() if v})
+    return _env_file_cache[2]
 
 
 def raw(name: str) -> str | None:
@@ -75,7 +83,7 @@ def source(name: str) -> str:
     """Where a variable's value comes from, for error messages."""
     if os.environ.get(name, "").strip():
         return f"${name}"
-    return f"{name} in {ENV_FILE}" if env_file().get(name) else f"{name} (unset)"
+    return f"{name} in {env_file_path()}" if env_file().get(name) else f"{name} (unset)"
 
 
 def is_set(name: str) -> bool:

@@ -76,7 +76,7 @@ def pin_partitions_start(first_day: str) -> str:
     if current:
         return current
     line = f"EVENTSYNC_PARTITIONS_START=${{EVENTSYNC_PARTITIONS_START:-{first_day}}}\n"
-    with settings.ENV_FILE.open("a") as f:
+    with settings.env_file_path().open("a") as f:
         f.write(line)
     return first_day
 
