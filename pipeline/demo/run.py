@@ -117,17 +117,23 @@ API key (shown once, stored hashed): {key}
 """
 
 
-def main() -> int:
+def prepare() -> tuple[dict[str, Any], str]:
+    """Store, demo data (the days since the last run too), partitions start, and a key:
+    the seed's on the first run, a new one on a restart (the first cannot be shown again)."""
     home = settings.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    home = settings.ensure_dagster_home()
-    logs = home / "demo-logs"
-    logs.mkdir(exist_ok=True)
+    settings.ensure_dagster_home()
     upgrade()
     engine = default_engine()
     seeded = seed_demo(engine, days=DEMO_DAYS)
     pin_partitions_start(seeded["first_day"])
-    key = seeded.get("api_key") or create_key(engine, seeded["workspace_id"])
+    return seeded, seeded.get("api_key") or create_key(engine, seeded["workspace_id"])
+
+
+def main() -> int:
+    seeded, key = prepare()
+    logs = settings.dagster_home() / "demo-logs"
+    logs.mkdir(exist_ok=True)
     bindir = Path(sys.executable).parent
     env = dict(os.environ)
     print(f"starting the Dagster UI and the API (logs in {logs}) ...", flush=True)
