@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from resources.destinations.base import DestinationError
+from pipeline.syncs.probe import classify
+from resources.destinations.probe import ADVICE
 
 # DestinationError.reason values that no retry within the batch can fix.
 PERMANENT_REASONS = {"no_such_bucket", "access_denied", "bad_credentials", "kms_key_refused"}
@@ -31,12 +32,18 @@ MAX_DESCRIPTION = 3000
 
 
 def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """One line: the classified problem and its fix when the destination layer (or the
+    probe's classification) knows it, e.g. `access_denied: DestinationError: ...; fix: ...`."""
+    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+    problem = classify(exc)
+    if problem in ADVICE:
+        return f"{problem}: {message}; fix: {ADVICE[problem]}"
+    return message
 
 
 def is_destination_wide(exc: BaseException) -> bool:
     """True when the error says the destination as a whole refuses writes."""
-    return isinstance(exc, DestinationError) and getattr(exc, "reason", None) in PERMANENT_REASONS
+    return classify(exc) in PERMANENT_REASONS
 
 
 @dataclass

@@ -154,3 +154,40 @@ def test_a_dead_destination_is_not_retried_for_every_day_of_the_batch(engine, in
     assert partition_status(instance, "events_export")[1] == {
         str(partition_key(d, sync.id)) for d in DAYS
     }
+
+
+def test_a_bucket_that_refuses_writes_fails_the_batch_at_once_with_the_fix(
+    engine, instance, moto_iam, tmp_path, monkeypatch
+):
+    """Access denied is no day's fault: the rest of the batch is not tried, and every
+    day's reason is one classified line with the fix."""
+    from pipeline.defs.exports.assets import events_daily, events_export
+    from pipeline.defs.resources import build_resources
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", moto_iam.writer["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", moto_iam.writer["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("EVENTSYNC_S3_ENDPOINT_URL", moto_iam.server.url)
+    ws = create_workspace(engine, "acme").workspace_id
+    sync = create_sync(engine, ws, f"s3://{moto_iam.bucket}/other")  # writer: exports/ only
+    for day in DAYS:
+        insert_day(engine, ws, day, 5)
+    instance.add_dynamic_partitions("sync", [sync.id])
+    result = dg.materialize(
+        [events_daily, events_export],
+        instance=instance,
+        resources=build_resources(),
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": str(partition_key(DAYS[0], sync.id)),
+            "dagster/asset_partition_range_end": str(partition_key(DAYS[-1], sync.id)),
+        },
+    )
+    message = _step_failures(result)["events_export"]
+    assert "5 of 5 days not exported, 0 exported" in message
+    first = f"{DAYS[0]}|{sync.id}: access_denied: DestinationError: "
+    assert first in message and "; fix: grant the export identity s3:PutObject" in message
+    for day in DAYS[1:]:
+        assert f"{day}|{sync.id}: not attempted: the destination failed on {DAYS[0]}" in message
+    status = sync_status(engine, get_sync(engine, sync.id))
+    assert (status.failed_days, status.consecutive_failures) == (5, 1)
