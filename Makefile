@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install clean-demo workers FORCE
+.PHONY: demo test lint bench install ceph clean-demo workers interop FORCE
 
 # The virtualenv, and .env: the project's DAGSTER_HOME for every entry point. eventsync
 # reads .env (resources/settings.py) and Dagster's CLI reads .env from the folder it runs
@@ -25,10 +25,39 @@ $(VENV)/.installed: pyproject.toml
 	@printf 'DAGSTER_HOME=$${DAGSTER_HOME:-%s}\n' "$(CURDIR)/dagster_home" >> $@.tmp
 	@mv $@.tmp $@
 
-test: install
+# Ceph radosgw, the second real S3 server of the tests (tests/fixtures/ceph.py starts it):
+# installed from Debian's packages when missing and we are root; otherwise `make test`
+# stops, saying what to install.
+CEPH_PACKAGES := ceph-mon ceph-osd radosgw
+CEPH_BINARIES := ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool
+ceph:
+	@missing=$$(for b in $(CEPH_BINARIES); do command -v $$b >/dev/null || printf ' %s' $$b; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(CEPH_PACKAGES) (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      $(CEPH_PACKAGES) >/dev/null || exit 1; \
+	    missing=$$(for b in $(CEPH_BINARIES); do command -v $$b >/dev/null || printf ' %s' $$b; done); \
+	  fi; \
+	  if [ -n "$$missing" ]; then \
+	    echo "the tests need Ceph radosgw (missing:$$missing): install the Debian packages" \
+	      "$(CEPH_PACKAGES) (apt-get install $(CEPH_PACKAGES), as root)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The suite runs on a non-UTC clock (tests/conftest.py sets the same): exports must not
+# depend on the worker's time zone.
+test: install ceph
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	TZ=America/New_York $(BIN)/pytest
+
+# Spark (pyspark, Java 17) reads every format x codec of a real export and runs the
+# generated Spark and Athena (Hive) table definitions: docs/destinations.md.
+interop: install
+	$(BIN)/pip install --quiet -e '.[dev,interop]'
+	TZ=America/New_York $(BIN)/pytest -m interop tests/interop -v
 
 lint: install
 	$(BIN)/ruff check .

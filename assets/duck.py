@@ -18,4 +18,7 @@ def duck() -> duckdb.DuckDBPyConnection:
         con.execute("SET threads = 1")
         con.execute("SET memory_limit = '256MB'")
         con.execute("SET preserve_insertion_order = true")
+        # Nothing we compute may depend on the worker's clock: TIMESTAMPTZ values print,
+        # cast and truncate in UTC (the renderers also format from µs integers).
+        con.execute("SET TimeZone = 'UTC'")
     return con

@@ -1,42 +1,59 @@
 """Stage one partition (one sync's one UTC day): stream from the store, validate,
 write valid rows to staging and invalid rows to quarantine, with a summary.
 
-Staging holds one Parquet file per partition, written with the sync's Parquet
-compression, so exporting Parquet is a copy of bytes already written.
+This module alone knows the staging area's folders:
+
+    {data_root}/staging/{sync_id}/date=YYYY-MM-DD/events.parquet     valid rows
+    {data_root}/staging/{sync_id}/date=YYYY-MM-DD/_staged.json       the StageResult
+    {data_root}/quarantine/{sync_id}/date=YYYY-MM-DD/quarantine.parquet   rows + reason
+
+The staged file is written with the codec of the sync's exported Parquet, so
+exporting Parquet is a copy of bytes already written. Erasure filters subjects out
+of both areas and retention removes old partitions through the functions below.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import pyarrow.parquet as pq
 
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
 from assets.extract import DayQuery, FingerprintAccumulator, stream_day
+from assets.formats import handler
 from assets.validate import DayValidator
-from resources.locks import export_lock
+from resources.locks import default_holder, export_lock, partition_lock
 from resources.settings import data_root
 
-STAGED_FILE = "events.parquet"
+Area = Literal["staging", "quarantine"]
+FILES: dict[Area, str] = {"staging": "events.parquet", "quarantine": "quarantine.parquet"}
 SUMMARY_FILE = "_staged.json"
-QUARANTINE_FILE = "quarantine.parquet"
 DEFAULT_MAX_INVALID_SHARE = 0.05
 
 
+def _partition_dir(area: Area, sync_id: str, day: str) -> Path:
+    return data_root() / area / sync_id / f"date={day}"
+
+
 def staging_dir(sync_id: str, day: str) -> Path:
-    return data_root() / "staging" / sync_id / f"date={day}"
+    return _partition_dir("staging", sync_id, day)
+
+
+def staged_path(sync_id: str, day: str) -> Path:
+    return staging_dir(sync_id, day) / FILES["staging"]
 
 
 def quarantine_path(sync_id: str, day: str) -> Path:
-    return data_root() / "quarantine" / sync_id / f"date={day}" / QUARANTINE_FILE
-
-
-def parquet_compression(compression: str) -> str:
-    return "none" if compression == "none" else compression
+    return _partition_dir("quarantine", sync_id, day) / FILES["quarantine"]
 
 
 @dataclass
@@ -86,14 +103,20 @@ def stage_day(
     workspace_id: str,
     day: str,
     event_types: list[str] | None = None,
-    compression: str = "zstd",
+    codec: str = "zstd",
     max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
     batch_rows: int = 131_072,
+    holder: str = "",
 ) -> StageResult:
     """Stream, validate and stage one partition. Memory is bounded by `batch_rows`.
-    Holds the workspace's export lock (shared) from reading the suppressions to the
-    staged file, so an erasure's staging step cleans whatever this read."""
-    with export_lock(engine, workspace_id):
+    Holds the partition alone (a second run of it fails at once, naming `holder`, the
+    run that has it) and the workspace's export lock (shared) from reading the
+    suppressions to the staged file, so an erasure's staging step cleans whatever
+    this read."""
+    with (
+        partition_lock(engine, sync_id, day, holder or default_holder()),
+        export_lock(engine, workspace_id),
+    ):
         return _stage_day(
             url,
             engine,
@@ -101,7 +124,7 @@ def stage_day(
             workspace_id,
             day,
             event_types,
-            compression,
+            codec,
             max_invalid_share,
             batch_rows,
         )
@@ -114,7 +137,7 @@ def _stage_day(
     workspace_id: str,
     day: str,
     event_types: list[str] | None,
-    compression: str,
+    codec: str,
     max_invalid_share: float,
     batch_rows: int,
 ) -> StageResult:
@@ -127,13 +150,16 @@ def _stage_day(
     out_dir = staging_dir(sync_id, day)
     out_dir.mkdir(parents=True, exist_ok=True)
     q_path = quarantine_path(sync_id, day)
-    staged_tmp = out_dir / (STAGED_FILE + ".tmp")
-    q_tmp = q_path.with_suffix(".tmp")
+    staged = staged_path(sync_id, day)
+    # Temp names of this run only; leftovers are a killed run's (we hold the partition).
+    for leftover in [*out_dir.glob("*.tmp"), *q_path.parent.glob("*.tmp")]:
+        leftover.unlink(missing_ok=True)
+    run = uuid.uuid4().hex[:12]
+    staged_tmp = staged.with_name(f"{staged.name}.{run}.tmp")
+    q_tmp = q_path.with_name(f"{q_path.name}.{run}.tmp")
     validator = DayValidator(workspace_id, day)
     q_writer: pq.ParquetWriter | None = None
-    with pq.ParquetWriter(
-        staged_tmp, EXPORT_SCHEMA, compression=parquet_compression(compression)
-    ) as writer:
+    with pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer:
         for batch in stream_day(url, query, batch_rows=batch_rows):
             accumulator.add(batch)
             valid, quarantine = validator.validate(batch)
@@ -149,7 +175,7 @@ def _stage_day(
         os.replace(q_tmp, q_path)
     else:
         q_path.unlink(missing_ok=True)
-    os.replace(staged_tmp, out_dir / STAGED_FILE)
+    os.replace(staged_tmp, staged)
     summary = validator.finish()
     fp = accumulator.result()
 
@@ -177,11 +203,88 @@ def _stage_day(
         invalid_share=share,
         max_invalid_share=max_invalid_share,
         blocked_reason=blocked,
-        staged_path=str(out_dir / STAGED_FILE),
+        staged_path=str(staged),
         quarantine_path=str(q_path) if summary.quarantined else None,
-        compression=compression,
+        compression=codec,
         seconds=seconds,
         rows_per_second=summary.extracted / seconds if seconds > 0 else 0.0,
     )
     result.save()
     return result
+
+
+# --- the areas, for erasure and retention ---------------------------------------------
+def partitions(area: Area, sync_ids: list[str]) -> Iterator[tuple[str, str, Path]]:
+    """(sync_id, day, file) of every partition file of the syncs in an area."""
+    for sync_id in sync_ids:
+        base = data_root() / area / sync_id
+        if base.exists():
+            for path in sorted(base.glob(f"date=*/{FILES[area]}")):
+                yield sync_id, path.parent.name.removeprefix("date="), path
+
+
+def _adjust_summary(sync_id: str, day: str, area: Area, removed: int) -> None:
+    """Keep the partition's summary true after an erasure removed rows."""
+    summary = staging_dir(sync_id, day) / SUMMARY_FILE
+    if not summary.exists():
+        return
+    doc = json.loads(summary.read_text())
+    field_name = "valid" if area == "staging" else "quarantined"
+    doc[field_name] = max(0, int(doc.get(field_name, 0)) - removed)
+    extra = doc.setdefault("extra", {})
+    extra["erased_rows"] = extra.get("erased_rows", 0) + removed
+    tmp = summary.with_suffix(".erase-tmp")
+    tmp.write_text(json.dumps(doc, sort_keys=True, indent=1))
+    os.replace(tmp, summary)
+
+
+def remove_subjects(
+    area: Area, sync_ids: list[str], users: set[str], companies: set[str]
+) -> tuple[int, int]:
+    """Rewrite (atomically) every partition file of the area that holds the subjects,
+    without their rows; (files rewritten, rows removed)."""
+    parquet = handler("parquet")
+    files = rows = 0
+    for sync_id, day, path in partitions(area, sync_ids):
+        if not parquet.count(path, users, companies)[1]:
+            continue
+        tmp = path.with_name(path.name + ".erase-tmp")
+        _kept, removed = parquet.filter_subjects(path, users, companies, tmp)
+        os.replace(tmp, path)
+        _adjust_summary(sync_id, day, area, removed)
+        files += 1
+        rows += removed
+    return files, rows
+
+
+def files_with_subjects(
+    area: Area, sync_ids: list[str], users: set[str], companies: set[str]
+) -> tuple[int, list[Path]]:
+    """(files read, files that still hold rows of the subjects): verification."""
+    parquet = handler("parquet")
+    read, hits = 0, []
+    for _sync_id, _day, path in partitions(area, sync_ids):
+        read += 1
+        if parquet.count(path, users, companies)[1]:
+            hits.append(path)
+    return read, hits
+
+
+def remove_partitions_before(sync_ids: list[str], keep_from: date) -> int:
+    """Delete staged and quarantined partitions of days before `keep_from` (retention);
+    returns the folders removed."""
+    removed = 0
+    for sync_id in sync_ids:
+        for area in FILES:
+            base = data_root() / area / sync_id
+            if not base.exists():
+                continue
+            for folder in base.glob("date=*"):
+                try:
+                    day = date.fromisoformat(folder.name.removeprefix("date="))
+                except ValueError:
+                    continue
+                if day < keep_from:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+    return removed

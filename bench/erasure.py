@@ -34,7 +34,8 @@ def _group_rows(ws: str, day: str, users: list[str], offset: int) -> pa.Table:
 
 
 def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> dict:
-    from assets.export import export_day, record_export
+    from assets.export import export_day
+    from assets.ledger import record_export
     from assets.staging import stage_day
     from pipeline.defs.exports.partitions import closed_days
     from pipeline.privacy import ledger
@@ -75,7 +76,7 @@ def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> d
     dest = open_destination(sync.destination, sync.options, sync_id=sync.id)
     started = time.perf_counter()
     for d in window:
-        stage = stage_day(url, engine, sync.id, ws, d, compression="zstd")
+        stage = stage_day(url, engine, sync.id, ws, d)
         record_export(engine, stage, export_day(stage, ["parquet"], "zstd", dest))
     export_seconds = time.perf_counter() - started
 

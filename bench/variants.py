@@ -48,7 +48,8 @@ def floor(url: str, workspace_id: str, day: str, out: Path, batch_rows: int) -> 
 def eventsync(url: str, workspace_id: str, day: str, out: Path, batch_rows: int) -> dict:
     """What the assets call: stage_day (extract + validate + quarantine + stage), then
     export_day to a local folder and record_export (ledger + subject index)."""
-    from assets.export import export_day, record_export
+    from assets.export import export_day
+    from assets.ledger import record_export
     from assets.staging import stage_day
     from resources.destinations.base import parse_destination
     from resources.destinations.local import LocalDestination

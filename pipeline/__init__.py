@@ -1,1 +1,2 @@
-"""Orchestration and entry points: Definitions, partitions, jobs, schedules, sensors, CLI, API."""
+"""The domain (workspaces, syncs, ingestion, privacy), its Dagster wiring (defs/) and the
+entry points (api/, cli/, demo/, definitions.py): docs/architecture.md."""

@@ -1,1 +1,2 @@
-"""Dagster resources and the stores behind them: event store, destinations, privacy ledger."""
+"""Adapters: settings, errors, the event store, destinations (local, S3, GCS), keys, locks,
+clock. Plain Python: nothing of ours above, and no Dagster (docs/architecture.md)."""

@@ -41,8 +41,3 @@ def day_bounds_us(day: str | date) -> tuple[int, int]:
     d = parse_day(day) if isinstance(day, str) else day
     start = (d - date(1970, 1, 1)).days * US_PER_DAY
     return start, start + US_PER_DAY
-
-
-def days_back(end: date, n: int) -> list[str]:
-    """The n UTC days ending with `end` (inclusive), oldest first."""
-    return [(end - timedelta(days=i)).isoformat() for i in range(n - 1, -1, -1)]

@@ -23,12 +23,15 @@ request behind a waiting exclusive one, so a process waiting on itself would han
 from __future__ import annotations
 
 import fcntl
+import os
+import socket
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
 
+from resources.errors import EventsyncError
 from resources.settings import data_root
 
 # First key of the two-int advisory lock: the "eventsync export/erasure" namespace.
@@ -59,4 +62,89 @@ def export_lock(engine: Engine, workspace_id: str, *, exclusive: bool = False) -
         try:
             yield
         finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# First key of the partition lock: "eventsync partition" (one sync's one day).
+PARTITION_LOCK_CLASS = 0x65730002
+
+
+class PartitionBusy(EventsyncError):
+    """Another process is staging or exporting the same partition (message names it)."""
+
+
+def default_holder() -> str:
+    """Who holds a partition when the caller names nobody: this process."""
+    return f"process {os.getpid()} on {socket.gethostname()}"
+
+
+def _partition_key(sync_id: str, day: str) -> int:
+    return _object_key(f"{sync_id}|{day}")
+
+
+@contextmanager
+def partition_lock(engine: Engine, sync_id: str, day: str, holder: str) -> Iterator[None]:
+    """Hold the partition (one sync's one day) alone while staging or exporting it; a
+    second run of the same partition at the same time fails at once with PartitionBusy
+    naming the holder (`holder`: e.g. the Dagster run id), instead of both writing the
+    same staging files. Taken before the workspace's export lock, never inside it.
+
+    PostgreSQL: a session advisory lock on a connection whose application_name is the
+    holder (pg_stat_activity names it to the loser); released by the connection's end,
+    also when the process dies. SQLite: flock on `<data dir>/locks/partitions/<key>`,
+    the file holding the holder's name."""
+    where = f"partition {day}|{sync_id}"
+    key = _partition_key(sync_id, day)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(
+                text("SELECT set_config('application_name', :h, false)"), {"h": holder[:63]}
+            )
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:c, :o)"), {"c": PARTITION_LOCK_CLASS, "o": key}
+            ).scalar_one()
+            conn.commit()
+            if not got:
+                other = conn.execute(
+                    text(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a"
+                        " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.classid = :c"
+                        " AND l.objid = :o AND l.granted AND l.pid <> pg_backend_pid()"
+                    ),
+                    {"c": PARTITION_LOCK_CLASS & 0xFFFFFFFF, "o": key & 0xFFFFFFFF},
+                ).scalar()
+                conn.execute(text("SELECT set_config('application_name', '', false)"))
+                conn.commit()
+                raise PartitionBusy(
+                    f"{where} is already being exported by {other or 'another run'}"
+                )
+            try:
+                yield
+            finally:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:c, :o)"),
+                    {"c": PARTITION_LOCK_CLASS, "o": key},
+                )
+                conn.execute(text("SELECT set_config('application_name', '', false)"))
+                conn.commit()
+        return
+    folder = data_root() / "locks" / "partitions"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{key & 0xFFFFFFFF:08x}.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            other = handle.read().strip()
+            raise PartitionBusy(
+                f"{where} is already being exported by {other or 'another run'}"
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(holder)
+            handle.flush()
+            yield
+        finally:
+            handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -26,6 +26,8 @@ from sqlalchemy import (
     Text,
 )
 
+from resources.keys import ALL_SCOPES
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -54,6 +56,17 @@ api_keys = Table(
     Column("key_hash", String(128), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("revoked_at", String(32), nullable=True),
+    # 0003: what the key may do (space-separated scopes, see resources/keys.py), a name
+    # for people, an optional expiry, and the last use (written at most once a minute).
+    Column("name", String(200), nullable=True),
+    Column(
+        "scopes",
+        Text,
+        nullable=False,
+        server_default=ALL_SCOPES,
+    ),
+    Column("expires_at", String(32), nullable=True),
+    Column("last_used_at", String(32), nullable=True),
 )
 
 syncs = Table(

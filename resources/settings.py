@@ -21,11 +21,16 @@ written as ``NAME=${NAME:-value}``, so the environment wins for Dagster too.
 | EVENTSYNC_DATABASE_URL | SQLite ``$DAGSTER_HOME/eventsync.db`` | event store |
 | EVENTSYNC_DATA_DIR | ``$DAGSTER_HOME/eventsync`` | staging, quarantine, locks |
 | EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
-| EVENTSYNC_EXECUTOR | multiprocess | Definitions |
+| EVENTSYNC_EXECUTOR | in_process | Definitions |
 | EVENTSYNC_MAX_CONCURRENT_STEPS | (executor default) | multiprocess executor |
 | EVENTSYNC_CELERY_BROKER / _BACKEND | amqp://guest:guest@127.0.0.1:5672// / rpc:// | celery |
 | EVENTSYNC_PAUSE_AFTER_FAILURES | 3 | sync health |
 | EVENTSYNC_PRIVACY_RATE / _BURST | 60 per minute / 20 | API |
+| EVENTSYNC_INGEST_RATE / _BURST | 600 per minute / 120 | API (per key) |
+| EVENTSYNC_AUTH_FAILURE_RATE / _BURST | 30 per minute / 10 | API (per client address) |
+| EVENTSYNC_EVENTS_MAX_BODY_BYTES | 5 MiB | API (`POST /v1/events`) |
+| EVENTSYNC_API_MAX_BODY_BYTES | 256 KiB | API (every other request) |
+| EVENTSYNC_KEY_CACHE_SECONDS | 5 | API (revocation delay across processes) |
 | EVENTSYNC_S3_ENDPOINT_URL, EVENTSYNC_STS_ENDPOINT_URL | AWS | destinations |
 | AWS_REGION / AWS_DEFAULT_REGION | - | destinations |
 | EVENTSYNC_GCS_PROJECT | - | destinations |
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from resources.errors import ConfigError
 
@@ -90,30 +96,26 @@ def is_set(name: str) -> bool:
     return raw(name) is not None
 
 
-def integer(name: str, default: int, minimum: int | None = None) -> int:
+def _parsed(name: str, default: float, cast: type, minimum: float | None) -> Any:
     value = raw(name)
     if value is None:
         return default
     try:
-        number = int(value)
+        out = cast(value)
     except ValueError:
-        raise ConfigError(name, f"must be an integer, got {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise ConfigError(name, f"must be >= {minimum}, got {number}")
-    return number
-
-
-def number(name: str, default: float, minimum: float | None = None) -> float:
-    value = raw(name)
-    if value is None:
-        return default
-    try:
-        out = float(value)
-    except ValueError:
-        raise ConfigError(name, f"must be a number, got {value!r}") from None
+        kind = "an integer" if cast is int else "a number"
+        raise ConfigError(name, f"must be {kind}, got {value!r}") from None
     if minimum is not None and out < minimum:
         raise ConfigError(name, f"must be >= {minimum}, got {out}")
     return out
+
+
+def integer(name: str, default: int, minimum: int | None = None) -> int:
+    return int(_parsed(name, default, int, minimum))
+
+
+def number(name: str, default: float, minimum: float | None = None) -> float:
+    return float(_parsed(name, default, float, minimum))
 
 
 # --- where things live -----------------------------------------------------------------
@@ -165,7 +167,7 @@ def partitions_start() -> str | None:
 
 # --- orchestration ---------------------------------------------------------------------
 def executor() -> str:
-    return raw("EVENTSYNC_EXECUTOR") or "multiprocess"
+    return raw("EVENTSYNC_EXECUTOR") or "in_process"
 
 
 def max_concurrent_steps() -> int | None:
@@ -193,6 +195,40 @@ def privacy_rate_per_minute() -> float:
 
 def privacy_burst() -> int:
     return integer("EVENTSYNC_PRIVACY_BURST", 20, minimum=1)
+
+
+def ingest_rate_per_minute() -> float:
+    """Requests of `POST /v1/events` per minute and API key (token bucket)."""
+    return number("EVENTSYNC_INGEST_RATE", 600.0, minimum=0)
+
+
+def ingest_burst() -> int:
+    return integer("EVENTSYNC_INGEST_BURST", 120, minimum=1)
+
+
+def auth_failure_rate_per_minute() -> float:
+    """Failed authentications per minute and client address before 429."""
+    return number("EVENTSYNC_AUTH_FAILURE_RATE", 30.0, minimum=0)
+
+
+def auth_failure_burst() -> int:
+    return integer("EVENTSYNC_AUTH_FAILURE_BURST", 10, minimum=1)
+
+
+def events_max_body_bytes() -> int:
+    """Largest request body of `POST /v1/events` (413 beyond, before it is read)."""
+    return integer("EVENTSYNC_EVENTS_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+
+
+def api_max_body_bytes() -> int:
+    """Largest request body of every other API request (privacy requests ...)."""
+    return integer("EVENTSYNC_API_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+
+
+def key_cache_seconds() -> float:
+    """How long a verified API key is trusted without reading its row again: the most
+    a revocation made by another process takes to reach this one."""
+    return number("EVENTSYNC_KEY_CACHE_SECONDS", 5.0, minimum=0)
 
 
 # --- destinations ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from pipeline.ingest.rules import insert_event_rows
+from pipeline.ingest import insert_event_rows
 from resources.clock import day_bounds_us
 
 TYPES = ("page_view", "track", "labeled", "flow_interaction", "identify_user")

@@ -5,6 +5,9 @@ then drops the connection so the response is lost (the server did the work).
 
 A *plan* decides per request: ``plan(request) -> action | None`` with action
 one of FORWARD, SLOWDOWN, RESET_BEFORE, RESET_AFTER, or an ``int`` status.
+A *rewrite* changes a forwarded answer: ``rewrite(request, status, headers, body)
+-> (headers, body)`` (a server that reports what another server would, or drops a
+header it would have sent).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class Record:
 
 
 Plan = Callable[[Request], "str | int | Respond | None"]
+Headers = list[tuple[str, str]]
+Rewrite = Callable[[Request, int, Headers, bytes], tuple[Headers, bytes]]
 
 
 def random_faults(
@@ -88,6 +93,7 @@ def random_faults(
 class FaultProxy:
     upstream: str  # http://127.0.0.1:PORT
     plan: Plan = field(default=lambda req: None)
+    rewrite: Rewrite | None = None
     records: list[Record] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -156,6 +162,8 @@ class FaultProxy:
                         status, headers, data = proxy._forward(
                             self.command, self.path, self.headers, body
                         )
+                        if proxy.rewrite is not None:
+                            headers, data = proxy.rewrite(req, status, headers, data)
                         if action == RESET_AFTER:
                             self._reset()
                         else:

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets import layout
 from pipeline.defs.executors import CELERY_QUEUE, executor_from_env, executor_name
 from resources.errors import ConfigError
 from tests.dagster_code.trivial import trivial_job_celery
@@ -28,8 +29,9 @@ DAY = "2026-11-20"
 
 def test_executor_choice_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVENTSYNC_EXECUTOR", raising=False)
-    assert executor_name() == "multiprocess"
-    assert executor_from_env().name == "multiprocess"
+    assert executor_name() == "in_process"
+    assert executor_from_env().name == "in_process"
+    assert executor_from_env("multiprocess").name == "multiprocess"
     assert executor_from_env("in_process").name == "in_process"
     assert executor_from_env("celery").name == "celery"
     monkeypatch.setenv("EVENTSYNC_EXECUTOR", "kubernetes")
@@ -170,10 +172,10 @@ def test_same_partition_is_byte_identical_on_every_executor(
                 messages
             )
             snapshots[name] = _files(out)
-    day_dir = f"{sync.id}/events/date={DAY}"
-    assert {f"{day_dir}/_manifest.json", f"{day_dir}/part-00000.parquet"} <= set(
+    manifest_key = layout.manifest_key(sync.id, DAY)
+    assert {manifest_key, layout.part_key(sync.id, "parquet", DAY, "zstd")} <= set(
         snapshots["in_process"]
     )
     assert snapshots["in_process"] == snapshots["multiprocess"] == snapshots["celery"]
-    manifest = json.loads((out / day_dir / "_manifest.json").read_text())
+    manifest = json.loads((out / manifest_key).read_text())
     assert manifest["rows"] == 499 and manifest["quarantined"] == 1

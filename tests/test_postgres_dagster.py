@@ -243,6 +243,7 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
     from dagster._core.execution.backfill import BulkActionStatus
     from sqlalchemy import select
 
+    from assets import layout
     from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.schema import export_ledger
@@ -296,9 +297,7 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
         ledger = {r.day: r for r in conn.execute(select(export_ledger))}
     assert sorted(ledger) == days
     for n, day in enumerate(days):
-        manifest = json.loads(
-            (out / sync.id / "events" / f"date={day}" / "_manifest.json").read_text()
-        )
+        manifest = json.loads((out / layout.manifest_key(sync.id, day)).read_text())
         assert manifest["rows"] == 5 + n == ledger[day].rows
     # Runs, events and the tick history are in Dagster's PostgreSQL database.
     assert {r.run_id for r in backfill_runs} | {scheduled[0].run_id} <= _pg_run_ids(pg_url)

@@ -1,24 +1,35 @@
-"""The HTTP API (FastAPI): `create_app` assembles the routers; `app` serves the
-configured store (`uvicorn pipeline.api:app`, or `eventsync api`).
+"""The HTTP API (FastAPI): `create_app` assembles the guard, the error handlers and one
+router per resource; `app` serves the configured store (`uvicorn pipeline.api:app`, or
+`eventsync api`).
 
-Routers live in their own modules (`pipeline/api_events.py`, ...) and share the
-dependencies of `pipeline/api_auth.py`; add a router by including it in `create_app`.
+Order of work for a request: pipeline/api/guard.py (body limit, authentication, rate
+limits: before the body is read), then the router (scope check, body parsing, domain
+call); errors map to statuses in pipeline/api/errors.py.
 """
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import Engine, select
 
+from pipeline.api import errors
 from pipeline.api.auth import EngineDep
+from pipeline.api.events import Event
 from pipeline.api.events import router as events_router
+from pipeline.api.guard import Guard
 from pipeline.api.privacy import router as privacy_router
 from pipeline.api.syncs import router as syncs_router
+from resources import settings
 from resources.schema import workspaces
+
+log = logging.getLogger("eventsync.api")
 
 try:
     API_VERSION = version("eventsync")
@@ -26,16 +37,25 @@ except PackageNotFoundError:  # running from a checkout that is not installed
     API_VERSION = "0.0.0"
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    """One line naming the first problem, e.g. `body.events: at most 1000 events ...`."""
-    errors = exc.errors()
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {msg}{more}"
+class Health(BaseModel):
+    status: Literal["ok", "not ok"]
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the `Event` schema the batch's items refer to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        event = Event.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(event.pop("$defs", {}))
+        components["Event"] = event
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -44,49 +64,42 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         title="eventsync",
         version=API_VERSION,
         description="Ingest product-analytics events and run privacy requests for a "
-        "workspace. Authenticate with `Authorization: Bearer <workspace API key>`.",
+        "workspace. Authenticate with `Authorization: Bearer <workspace API key>`; each "
+        "endpoint names the key scope it needs. Limits (413/422/429) are in each "
+        "endpoint's description and in README.md.",
         openapi_url="/openapi.json",
     )
     app.state.engine = engine
+    app.add_middleware(
+        Guard,
+        events_limit=settings.events_max_body_bytes(),
+        default_limit=settings.api_max_body_bytes(),
+    )
+    errors.install(app)
 
-    @app.exception_handler(RequestValidationError)
-    async def _on_invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Keep FastAPI's `detail` list and add a one-line `message` for humans.
-        return JSONResponse(
-            status_code=422,
-            content={"message": _validation_message(exc), "detail": _jsonable(exc.errors())},
-        )
-
-    @app.get("/healthz", tags=["health"], summary="Liveness and event store connectivity")
-    def healthz(engine: EngineDep) -> JSONResponse:
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness and event store connectivity",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "The event store is unreachable."}},
+    )
+    def healthz(engine: EngineDep) -> Any:
+        # Says ok / not ok only; why is in the server log (never host, port or role).
         try:
             with engine.connect() as conn:
                 conn.execute(select(workspaces.c.id).limit(1)).all()
         except Exception as exc:
-            cause = str(exc).splitlines()[0][:200]
-            return JSONResponse(
-                status_code=503,
-                content={"status": "error", "database": f"{type(exc).__name__}: {cause}"},
-            )
-        return JSONResponse({"status": "ok", "database": "ok", "version": API_VERSION})
+            cause = str(exc).splitlines()[0][:200] if str(exc) else ""
+            log.warning("health check failed: %s: %s", type(exc).__name__, cause)
+            return JSONResponse({"status": "not ok"}, status_code=503)
+        return Health(status="ok")
 
     app.include_router(events_router)
     app.include_router(privacy_router)
     app.include_router(syncs_router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _jsonable(errors: object) -> object:
-    from fastapi.encoders import jsonable_encoder
-
-    # pydantic puts the exception object into `ctx` (not JSON) and echoes the `input`,
-    # which for an oversize batch is the whole batch: leave it out.
-    if isinstance(errors, list | tuple):
-        errors = [
-            {k: v for k, v in e.items() if k != "input"} if isinstance(e, dict) else e
-            for e in errors
-        ]
-    return jsonable_encoder(errors, custom_encoder={Exception: str})
 
 
 app = create_app()

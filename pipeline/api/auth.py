@@ -1,5 +1,5 @@
-"""Dependencies shared by the API's routers: the event store engine and the caller's
-workspace, authenticated by `Authorization: Bearer <workspace API key>`.
+"""Who is calling and what they may do: the key verified by pipeline/api/guard.py
+(before the body was read) and the scope each endpoint requires.
 
 Keys are never logged: uvicorn's access log carries method, path and status only, and
 the 401 messages do not echo what was sent.
@@ -7,49 +7,57 @@ the 401 messages do not echo what was sent.
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
-from pipeline.workspaces import authenticate
-from resources.store import default_engine
+from pipeline.api.errors import MissingScope, Unauthorized
+from pipeline.api.guard import KEY_SCOPE, engine_of
+from resources.keys import KeyInfo
 
-# auto_error=False: we answer 401 (not 403) with our own message when the header is
-# missing; the scheme still shows up in OpenAPI so /docs has an "Authorize" button.
+# auto_error=False: the guard answers 401 itself; the scheme is declared so OpenAPI
+# marks every /v1 endpoint as authenticated and /docs has an "Authorize" button.
 _bearer = HTTPBearer(auto_error=False, description="A workspace API key: esk_<id>_<secret>")
 
 
 def get_engine(request: Request) -> Engine:
     """The app's engine, or the configured store (EVENTSYNC_DATABASE_URL) on first use."""
-    engine = getattr(request.app.state, "engine", None)
-    if engine is None:
-        engine = default_engine()
-        request.app.state.engine = engine
-    return engine
+    return engine_of(request.app)
 
 
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail=message,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+@dataclass(frozen=True)
+class Caller:
+    workspace_id: str
+    key_id: str
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller (the key's public id, never the key)."""
+        return f"key:{self.key_id}"
 
 
-def current_workspace(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    engine: Annotated[Engine, Depends(get_engine)],
-) -> str:
-    """The id of the workspace whose API key the caller presented; 401 otherwise."""
-    if credentials is None or not credentials.credentials:
-        raise _unauthorized("missing API key: send 'Authorization: Bearer <workspace API key>'")
-    workspace_id = authenticate(engine, credentials.credentials.strip())
-    if workspace_id is None:
-        raise _unauthorized("invalid or revoked API key")
-    return workspace_id
+def require(scope: str) -> Any:
+    """A dependency: the caller, when its key has `scope` (else 403 naming it)."""
+
+    def caller(
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        info: KeyInfo | None = request.scope.get(KEY_SCOPE)
+        if info is None:
+            raise Unauthorized("missing API key: send 'Authorization: Bearer <workspace API key>'")
+        if scope not in info.scopes:
+            raise MissingScope(scope)
+        return Caller(info.workspace_id, info.key_id)
+
+    return Depends(caller)
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-WorkspaceDep = Annotated[str, Depends(current_workspace)]
+EventsWriter = Annotated[Caller, require("events:write")]
+PrivacyWriter = Annotated[Caller, require("privacy:write")]
+PrivacyReader = Annotated[Caller, require("privacy:read")]
+SyncsReader = Annotated[Caller, require("syncs:read")]

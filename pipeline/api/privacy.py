@@ -2,125 +2,121 @@
 
 A request is written to the ledger (status `received`, with an audit row naming the
 API key id) before the 202 answer; `privacy_request_sensor` launches its job. Another
-workspace's request id is 404, like an unknown one.
-
-Rate limit: an in-process token bucket per API key id (`EVENTSYNC_PRIVACY_RATE`
-requests per minute, burst `EVENTSYNC_PRIVACY_BURST`; defaults 60 and 20). It is per
-API process: several API replicas each allow the rate. Over the limit: 429 with
-Retry-After (seconds).
+workspace's request id is 404, like an unknown one. Writes need the scope
+`privacy:write`, reads `privacy:read`. Rate limit per key (pipeline/api/guard.py):
+`EVENTSYNC_PRIVACY_RATE` requests per minute, burst `EVENTSYNC_PRIVACY_BURST`.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import APIRouter, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.api.auth import EngineDep, current_workspace
-from pipeline.privacy import ledger
-from resources import keys, settings
-from resources.errors import ConfigError, NotFound
+from pipeline.api.auth import Caller, EngineDep, PrivacyReader, PrivacyWriter
+from pipeline.api.errors import responses
+from pipeline.api.events import ID_PATTERN
+from pipeline.ingest.rules import check_subject_id
+from pipeline.privacy import ledger, runner
+from resources.errors import NotFound
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
+MAX_REQUEST_ID_LENGTH = 64
 
 
-class TokenBucket:
-    """Per-key token buckets: `rate` tokens per second, at most `burst` saved."""
-
-    def __init__(self, rate_per_minute: float, burst: int) -> None:
-        self.rate = rate_per_minute / 60.0
-        self.burst = float(burst)
-        self._state: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0 when allowed, else the seconds until a token is available."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._state.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._state[key] = (tokens - 1, now)
-                return 0.0
-            self._state[key] = (tokens, now)
-            return (1 - tokens) / self.rate if self.rate > 0 else 3600.0
+def _subject_id(value: str) -> str:
+    reason = check_subject_id("id", value, max_length=ledger.MAX_ID_LENGTH)
+    if reason:
+        raise ValueError(reason.removeprefix("'id' "))
+    return value
 
 
-def _limiter(request: Request) -> TokenBucket:
-    limiter = getattr(request.app.state, "privacy_rate_limiter", None)
-    if limiter is None:
-        limiter = TokenBucket(settings.privacy_rate_per_minute(), settings.privacy_burst())
-        request.app.state.privacy_rate_limiter = limiter
-    return limiter
+IdStr = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=ledger.MAX_ID_LENGTH,
+        json_schema_extra={"pattern": ID_PATTERN},
+        description="No control characters, no leading or trailing whitespace.",
+    ),
+    AfterValidator(_subject_id),
+]
 
 
-class Caller(BaseModel):
-    workspace_id: str
-    key_id: str
-
-    @property
-    def actor(self) -> str:
-        return f"key:{self.key_id}"
-
-
-def privacy_caller(
-    request: Request, workspace_id: Annotated[str, Depends(current_workspace)]
-) -> Caller:
-    """The authenticated caller, rate limited per API key id (never the key itself)."""
-    header = request.headers.get("authorization", "")
-    parts = keys.split_key(header.partition(" ")[2].strip())
-    key_id = parts[0] if parts else "unknown"
-    wait = _limiter(request).take(key_id)
-    if wait > 0:
-        raise HTTPException(
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"rate limit of privacy requests for this API key exceeded; retry in "
-            f"{math.ceil(wait)} s",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
-        )
-    return Caller(workspace_id=workspace_id, key_id=key_id)
-
-
-CallerDep = Annotated[Caller, Depends(privacy_caller)]
-IdStr = Annotated[str, Field(min_length=1, max_length=ledger.MAX_ID_LENGTH)]
-
-
-def _check(name: str, value: Any) -> Any:
+def _at_most_max_ids(value: Any) -> Any:
     if isinstance(value, list) and len(value) > ledger.MAX_IDS:
         raise ValueError(f"at most {ledger.MAX_IDS} ids per request, got {len(value)}")
     return value
 
 
-class ErasureBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+HALF = ledger.MAX_IDS // 2
 
-    user_ids: list[IdStr] = Field(default_factory=list, description="User ids to erase.")
-    company_ids: list[IdStr] = Field(default_factory=list, description="Company ids to erase.")
+
+class ErasureBody(BaseModel):
+    """At most MAX_IDS ids in one list, or HALF in each when both lists are used: a
+    rule JSON Schema can state exactly (a sum of two lengths it cannot)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["user_ids"],
+                    "properties": {"user_ids": {"minItems": 1}, "company_ids": {"maxItems": 0}},
+                },
+                {
+                    "required": ["company_ids"],
+                    "properties": {"company_ids": {"minItems": 1}, "user_ids": {"maxItems": 0}},
+                },
+                {
+                    "required": ["user_ids", "company_ids"],
+                    "properties": {
+                        "user_ids": {"minItems": 1, "maxItems": HALF},
+                        "company_ids": {"minItems": 1, "maxItems": HALF},
+                    },
+                },
+            ]
+        },
+    )
+
+    user_ids: list[IdStr] = Field(
+        default_factory=list, max_length=ledger.MAX_IDS, description="User ids to erase."
+    )
+    company_ids: list[IdStr] = Field(
+        default_factory=list, max_length=ledger.MAX_IDS, description="Company ids to erase."
+    )
 
     @field_validator("user_ids", "company_ids", mode="before")
     @classmethod
     def _bounded(cls, value: Any) -> Any:
-        return _check("ids", value)
+        return _at_most_max_ids(value)
 
     @model_validator(mode="after")
     def _some(self) -> ErasureBody:
-        total = len(self.user_ids) + len(self.company_ids)
-        if total == 0:
+        if not self.user_ids and not self.company_ids:
             raise ValueError("name at least one id in user_ids or company_ids")
-        if total > ledger.MAX_IDS:
-            raise ValueError(f"at most {ledger.MAX_IDS} ids per request, got {total}")
+        if (
+            self.user_ids
+            and self.company_ids
+            and max(map(len, (self.user_ids, self.company_ids))) > HALF
+        ):
+            raise ValueError(
+                f"with both user_ids and company_ids, at most {HALF} of each "
+                f"(at most {ledger.MAX_IDS} ids per request)"
+            )
         return self
 
 
 class AccessExportBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["user_id"]}, {"required": ["company_id"]}]},
+    )
 
-    user_id: IdStr | None = None
-    company_id: IdStr | None = None
+    # Strings when given (null is refused): exactly one of the two.
+    user_id: IdStr = Field(default=None)  # type: ignore[assignment]
+    company_id: IdStr = Field(default=None)  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AccessExportBody:
@@ -132,7 +128,7 @@ class AccessExportBody(BaseModel):
 class PrivacyRequestOut(BaseModel):
     id: str
     kind: Literal["erasure", "access_export"]
-    status: Literal["received", "queued", "running", "completed", "failed"]
+    status: Literal[ledger.STATUSES]  # type: ignore[valid-type]
     user_ids: list[str]
     company_ids: list[str]
     attempt: int
@@ -158,37 +154,36 @@ def _out(req: ledger.PrivacyRequest) -> PrivacyRequestOut:
 
 
 def _create(engine: Any, caller: Caller, kind: str, users: list, companies: list) -> Any:
-    try:
-        req = ledger.create_request(
-            engine, caller.workspace_id, kind, users, companies, actor=caller.actor
-        )
-    except ConfigError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    req = ledger.create_request(
+        engine, caller.workspace_id, kind, users, companies, actor=caller.actor
+    )
     return _out(req)
 
 
 def _get(engine: Any, caller: Caller, request_id: str, kind: str) -> ledger.PrivacyRequest:
+    if len(request_id) > MAX_REQUEST_ID_LENGTH or not request_id.isprintable():
+        raise NotFound(f"no {kind.replace('_', ' ')} request with this id")
     try:
         return ledger.get_request(engine, request_id, caller.workspace_id, kind)
     except NotFound:
-        raise HTTPException(
-            status_code=404, detail=f"no {kind.replace('_', ' ')} request {request_id!r}"
-        ) from None
+        raise NotFound(f"no {kind.replace('_', ' ')} request {request_id!r}") from None
 
 
 def _retry(engine: Any, caller: Caller, request_id: str, kind: str) -> PrivacyRequestOut:
     _get(engine, caller, request_id, kind)
-    try:
-        return _out(ledger.retry(engine, request_id, caller.actor, caller.workspace_id))
-    except ledger.InvalidTransition as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
+    return _out(runner.retry(engine, request_id, caller.actor, caller.workspace_id))
 
 
 _POST_DOC = (
     "202: the request is stored (status `received`) and will run shortly. 422: the body "
-    f"is malformed (more than {ledger.MAX_IDS} ids, empty or over-long ids, unknown "
-    "fields); nothing is stored. 429: rate limit, see Retry-After."
+    f"is malformed (more than {ledger.MAX_IDS} ids, empty, over-long or ill-formed ids, "
+    "unknown fields); nothing is stored. 429: rate limit, see Retry-After. Needs the "
+    "scope `privacy:write`."
 )
+Limit = Annotated[int, Query(ge=1, le=500)]
+WRITE = responses(400, 401, 403, 413, 422, 429)
+READ = responses(401, 403, 404, 413, 422, 429)
+RETRY = responses(401, 403, 404, 409, 413, 422, 429)
 
 
 @router.post(
@@ -197,23 +192,30 @@ _POST_DOC = (
     response_model=PrivacyRequestOut,
     summary="Erase users and/or companies",
     description=_POST_DOC,
+    responses=WRITE,
 )
-def post_erasure(body: ErasureBody, caller: CallerDep, engine: EngineDep) -> Any:
+def post_erasure(body: ErasureBody, caller: PrivacyWriter, engine: EngineDep) -> Any:
     return _create(engine, caller, "erasure", body.user_ids, body.company_ids)
 
 
-@router.get("/erasures", response_model=PrivacyRequestList, summary="List erasure requests")
-def list_erasures(
-    caller: CallerDep,
-    engine: EngineDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> Any:
+@router.get(
+    "/erasures",
+    response_model=PrivacyRequestList,
+    summary="List erasure requests",
+    responses=responses(401, 403, 413, 422, 429),
+)
+def list_erasures(caller: PrivacyReader, engine: EngineDep, limit: Limit = 100) -> Any:
     reqs = ledger.list_requests(engine, caller.workspace_id, kind="erasure", limit=limit)
     return PrivacyRequestList(requests=[_out(r) for r in reqs])
 
 
-@router.get("/erasures/{request_id}", response_model=PrivacyRequestOut, summary="Erasure status")
-def get_erasure(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
+@router.get(
+    "/erasures/{request_id}",
+    response_model=PrivacyRequestOut,
+    summary="Erasure status",
+    responses=READ,
+)
+def get_erasure(request_id: str, caller: PrivacyReader, engine: EngineDep) -> Any:
     return _out(_get(engine, caller, request_id, "erasure"))
 
 
@@ -222,8 +224,9 @@ def get_erasure(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
     status_code=202,
     response_model=PrivacyRequestOut,
     summary="Retry a failed erasure (same request, new attempt)",
+    responses=RETRY,
 )
-def retry_erasure(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
+def retry_erasure(request_id: str, caller: PrivacyWriter, engine: EngineDep) -> Any:
     return _retry(engine, caller, request_id, "erasure")
 
 
@@ -233,19 +236,21 @@ def retry_erasure(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
     response_model=PrivacyRequestOut,
     summary="Export one user's or company's data as CSV",
     description=_POST_DOC,
+    responses=WRITE,
 )
-def post_access_export(body: AccessExportBody, caller: CallerDep, engine: EngineDep) -> Any:
+def post_access_export(body: AccessExportBody, caller: PrivacyWriter, engine: EngineDep) -> Any:
     users = [body.user_id] if body.user_id is not None else []
     companies = [body.company_id] if body.company_id is not None else []
     return _create(engine, caller, "access_export", users, companies)
 
 
-@router.get("/access-exports", response_model=PrivacyRequestList, summary="List access exports")
-def list_access_exports(
-    caller: CallerDep,
-    engine: EngineDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> Any:
+@router.get(
+    "/access-exports",
+    response_model=PrivacyRequestList,
+    summary="List access exports",
+    responses=responses(401, 403, 413, 422, 429),
+)
+def list_access_exports(caller: PrivacyReader, engine: EngineDep, limit: Limit = 100) -> Any:
     reqs = ledger.list_requests(engine, caller.workspace_id, kind="access_export", limit=limit)
     return PrivacyRequestList(requests=[_out(r) for r in reqs])
 
@@ -254,8 +259,9 @@ def list_access_exports(
     "/access-exports/{request_id}",
     response_model=PrivacyRequestOut,
     summary="Access export status and location",
+    responses=READ,
 )
-def get_access_export(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
+def get_access_export(request_id: str, caller: PrivacyReader, engine: EngineDep) -> Any:
     return _out(_get(engine, caller, request_id, "access_export"))
 
 
@@ -264,6 +270,7 @@ def get_access_export(request_id: str, caller: CallerDep, engine: EngineDep) -> 
     status_code=202,
     response_model=PrivacyRequestOut,
     summary="Retry a failed access export",
+    responses=RETRY,
 )
-def retry_access_export(request_id: str, caller: CallerDep, engine: EngineDep) -> Any:
+def retry_access_export(request_id: str, caller: PrivacyWriter, engine: EngineDep) -> Any:
     return _retry(engine, caller, request_id, "access_export")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from pipeline.cli.common import command, emit, main, open_store
+from resources.keys import SCOPES
 from resources.store import upgrade
 
 
@@ -70,18 +73,68 @@ def key() -> None:
 @key.command("create")
 @click.option("--workspace", "workspace_id", required=True)
 @click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(list(SCOPES)),
+    help="Repeat for several. Default: all scopes.",
+)
+@click.option("--name", default=None, help="A name for people (who uses the key).")
+@click.option("--expires-in-days", type=int, default=None, help="Default: never expires.")
+@click.option(
     "--quiet", "-q", is_flag=True, help="Print the key alone: KEY=$(eventsync key create ... -q)"
 )
 @command
-def key_create(workspace_id: str, quiet: bool, as_json: bool) -> None:
+def key_create(
+    workspace_id: str,
+    scopes: tuple[str, ...],
+    name: str | None,
+    expires_in_days: int | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Create an API key for a workspace (shown once, stored hashed)."""
-    from pipeline.workspaces import create_key
+    from pipeline.workspaces import create_key, list_keys
+    from resources.keys import split_key
 
-    plaintext = create_key(open_store(), workspace_id)
+    plaintext = create_key(
+        open_store(), workspace_id, list(scopes) or None, name=name, expires_in_days=expires_in_days
+    )
+    key_id = split_key(plaintext)[0]  # type: ignore[index]
+    (row,) = [k for k in list_keys(open_store(), workspace_id) if k["id"] == key_id]
     emit(
-        {"workspace_id": workspace_id, "api_key": plaintext},
+        {**row, "api_key": plaintext},
         as_json,
-        lambda d: d["api_key"] if quiet else f"API key (shown once, store it now): {d['api_key']}",
+        lambda d: (
+            d["api_key"]
+            if quiet
+            else (
+                f"key {d['id']} ({' '.join(d['scopes'])}"
+                + (f"; expires {d['expires_at']}" if d["expires_at"] else "")
+                + f")\nAPI key (shown once, store it now): {d['api_key']}"
+            )
+        ),
+    )
+
+
+@key.command("list")
+@click.option("--workspace", "workspace_id", required=True)
+@command
+def key_list(workspace_id: str, as_json: bool) -> None:
+    """List a workspace's keys: id, name, scopes, expiry, last use (never the secret)."""
+    from pipeline.workspaces import list_keys
+
+    def line(k: dict[str, Any]) -> str:
+        state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
+        return (
+            f"{k['id']}  {k['name'] or '-'}  [{' '.join(k['scopes'])}]  {state}  "
+            f"expires {k['expires_at'] or 'never'}  last used {k['last_used_at'] or 'never'}"
+        )
+
+    emit(
+        list_keys(open_store(), workspace_id),
+        as_json,
+        lambda d: "\n".join(line(k) for k in d) or "no keys",
     )
 
 
@@ -89,7 +142,8 @@ def key_create(workspace_id: str, quiet: bool, as_json: bool) -> None:
 @click.argument("key")
 @command
 def key_revoke(key: str, as_json: bool) -> None:
-    """Revoke a key (by key id or the full key)."""
+    """Revoke a key (by key id or the full key). Running APIs refuse it within
+    EVENTSYNC_KEY_CACHE_SECONDS (default 5)."""
     from pipeline.workspaces import revoke_key
 
     key_id = revoke_key(open_store(), key)

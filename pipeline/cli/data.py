@@ -26,7 +26,7 @@ from resources.store import upgrade
 def ingest_cmd(workspace_id: str, rejects_path: str | None, file: str, as_json: bool) -> None:
     """Load events from a JSON-lines (.jsonl/.ndjson/.json) or CSV file, optionally .gz.
     Valid events are stored; each rejected line goes to the rejects file with its reason."""
-    from pipeline.ingest.rules import ingest_file
+    from pipeline.ingest import ingest_file
 
     result = ingest_file(open_store(), workspace_id, file, rejects_path=rejects_path)
     data = {
@@ -90,4 +90,5 @@ def api_cmd(host: str, port: int) -> None:
         open_store()
     except EventsyncError as exc:
         fail(str(exc), as_json=False)
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # server_header off: the API does not advertise its server software.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", server_header=False)

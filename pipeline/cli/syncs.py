@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from assets.formats import AUTO, COMPRESSIONS, FORMATS
 from pipeline.cli.common import command, emit, fail, main, open_store
 
 
@@ -45,8 +46,8 @@ def _destination_options(
     }
 
 
-_FORMAT = click.Choice(["parquet", "csv", "jsonl"])
-_COMPRESSION = click.Choice(["zstd", "snappy", "gzip", "none"])
+_FORMAT = click.Choice(FORMATS)
+_COMPRESSION = click.Choice(COMPRESSIONS)
 _SSE = click.Choice(["AES256", "aws:kms"])
 
 
@@ -58,7 +59,7 @@ _SSE = click.Choice(["AES256", "aws:kms"])
     help="A local path, file://..., s3://bucket/prefix or gs://bucket/prefix.",
 )
 @click.option("--format", "formats", type=_FORMAT, multiple=True, help="Repeat for several.")
-@click.option("--compression", type=_COMPRESSION, default="zstd", show_default=True)
+@click.option("--compression", type=_COMPRESSION, default=AUTO, show_default=True)
 @click.option("--event-type", "event_types", multiple=True, help="Export only these types.")
 @click.option("--backfill-days", type=int, default=30, show_default=True)
 @click.option("--title")

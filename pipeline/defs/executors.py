@@ -2,8 +2,11 @@
 
 ``EVENTSYNC_EXECUTOR``:
 
-- ``in_process``: every step in the run's own process (tests, debugging);
-- ``multiprocess`` (default): one child process per step on the run's machine;
+- ``in_process`` (default): every step in the run's own process. A run's steps are
+  sequential (stage, then export), so a process per step buys nothing and costs the
+  start-up of one: measured with `dagster asset materialize` of one 2,000-row day, a
+  run took 3.5 s in-process against 8.3-9.3 s with the multiprocess executor;
+- ``multiprocess``: one child process per step on the run's machine;
 - ``celery``: steps are sent to a Celery broker (RabbitMQ or Redis) and executed by
   ``dagster_celery`` workers on any number of machines (``make workers``).
 
@@ -24,7 +27,7 @@ from resources import settings
 from resources.errors import ConfigError
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
-DEFAULT_EXECUTOR = "multiprocess"
+DEFAULT_EXECUTOR = "in_process"
 # The queue dagster_celery's app routes every step to; workers listen on it.
 CELERY_QUEUE = "dagster"
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from pipeline.ingest.rules import insert_event_rows, upsert_profiles
+from pipeline.ingest import insert_event_rows, upsert_profiles
 from resources.clock import US_PER_DAY, day_bounds_us, utcnow
 from resources.errors import ConfigError, NotFound
 from resources.schema import events
@@ -439,7 +439,6 @@ def _ensure_workspace_and_sync(
             DEMO_WORKSPACE_ID,
             destination=str(destination or dagster_home() / "exports"),
             formats=["parquet", "jsonl"],
-            compression="zstd",
             backfill_days=days,
             title="Demo: local folder",
             sync_id=DEMO_SYNC_ID,

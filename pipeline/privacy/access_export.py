@@ -1,44 +1,51 @@
-"""Access export (right of access / portability): one user's or company's events and
-profile as CSV -- UTF-8, a header, one row per event, `properties` as JSON text, the
-profile in `profile_*` columns on every row -- written to
-`_privacy/access/<request id>.csv` under the workspace's first sync's destination, or
-under data_root()/privacy/<workspace>/ when the workspace has no sync.
+"""Access export (right of access / portability): one user's or company's stored
+events and profile as one CSV file.
+
+- One row per stored event of the subject that is valid under event schema v1, in
+  occurred_at order; rows that fail it (the ones an export quarantines) are left
+  out, and their number is in the request's result (`events_invalid_excluded`).
+- The columns of the exported files, then the profile in `profile_*` columns on
+  every row. The file is written by the export's CSV handler, so it has the same
+  dialect: RFC 4180, CRLF, UTF-8, timestamps as ISO-8601 UTC text with
+  microseconds, NULL as an empty unquoted field and an empty string as `""`;
+  `properties` is JSON text.
+- Written to `_privacy/access/<request id>.csv` under the workspace's first sync's
+  destination, or under data_root()/privacy/<workspace>/ when it has no sync.
 """
 
 from __future__ import annotations
 
-import csv
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import Engine, select
 
-from assets.event_schema import COLUMNS
+from assets.event_schema import COLUMNS, EXPORT_SCHEMA, TS
+from assets.extract import RAW_SCHEMA
+from assets.formats import handler
+from assets.layout import access_export_key
+from assets.validate import DayValidator
 from pipeline.privacy import ledger
 from pipeline.privacy.opener import Opener, default_opener
 from pipeline.syncs.config import list_syncs
-from resources.clock import from_us
+from resources.clock import US_PER_DAY, from_us
 from resources.schema import company_profiles, events, user_profiles
 from resources.settings import data_root
 
-PROFILE_COLUMNS = (
-    "profile_company_id",
-    "profile_properties",
-    "profile_first_seen_at",
-    "profile_last_seen_at",
+PROFILE_SCHEMA = pa.schema(
+    [
+        pa.field("profile_company_id", pa.string()),
+        pa.field("profile_properties", pa.string()),
+        pa.field("profile_first_seen_at", TS),
+        pa.field("profile_last_seen_at", TS),
+    ]
 )
-_TIMESTAMPS = ("occurred_at", "received_at")
-
-
-def access_key(request_id: str) -> str:
-    return f"_privacy/access/{request_id}.csv"
-
-
-def _iso(us: int | None) -> str:
-    if us is None:
-        return ""
-    return from_us(int(us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+ACCESS_SCHEMA = pa.schema(list(EXPORT_SCHEMA) + list(PROFILE_SCHEMA))
 
 
 def _profile(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any] | None:
@@ -60,15 +67,8 @@ def _profile(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any] | Non
     return dict(row._mapping) if row is not None else None
 
 
-def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str, Any]:
-    """Stream the subject's events (occurred_at order) into `out`; returns counts."""
-    profile = _profile(engine, req)
-    prof = {
-        "profile_company_id": (profile or {}).get("company_id") or "",
-        "profile_properties": (profile or {}).get("properties") or "",
-        "profile_first_seen_at": _iso((profile or {}).get("first_seen_at")),
-        "profile_last_seen_at": _iso((profile or {}).get("last_seen_at")),
-    }
+def _days(engine: Engine, req: ledger.PrivacyRequest) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The subject's stored events, one UTC day at a time, as raw store batches."""
     cond = (
         events.c.user_id == req.user_ids[0]
         if req.user_ids
@@ -79,18 +79,52 @@ def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str
         .where(events.c.workspace_id == req.workspace_id, cond)
         .order_by(events.c.occurred_at, events.c.event_id)
     )
-    n = 0
-    with out.open("w", encoding="utf-8", newline="") as fh, engine.connect() as conn:
-        writer = csv.writer(fh)
-        writer.writerow([*COLUMNS, *PROFILE_COLUMNS])
+    day, rows = None, []
+    with engine.connect() as conn:
         for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
-            m = row._mapping
-            values = [
-                _iso(m[c]) if c in _TIMESTAMPS else ("" if m[c] is None else m[c]) for c in COLUMNS
+            row_day = from_us(row.occurred_at - row.occurred_at % US_PER_DAY).date().isoformat()
+            if rows and row_day != day:
+                yield day, pa.RecordBatch.from_pylist(rows, schema=RAW_SCHEMA)  # type: ignore[misc]
+                rows = []
+            day = row_day
+            rows.append(dict(row._mapping))
+    if rows:
+        yield day, pa.RecordBatch.from_pylist(rows, schema=RAW_SCHEMA)  # type: ignore[misc]
+
+
+def write_csv(engine: Engine, req: ledger.PrivacyRequest, out: Path) -> dict[str, Any]:
+    """Validate the subject's events day by day, stage the valid ones with the profile
+    columns as Parquet, and render that as CSV into `out`; returns counts."""
+    profile = _profile(engine, req) or {}
+    prof = {
+        "profile_company_id": profile.get("company_id"),
+        "profile_properties": profile.get("properties"),
+        "profile_first_seen_at": profile.get("first_seen_at"),
+        "profile_last_seen_at": profile.get("last_seen_at"),
+    }
+    valid = invalid = 0
+    staged = out.with_suffix(".parquet")
+    with pq.ParquetWriter(staged, ACCESS_SCHEMA) as writer:
+        for day, batch in _days(engine, req):
+            rows, quarantined = DayValidator(req.workspace_id, day).validate(batch)
+            valid += rows.num_rows
+            invalid += quarantined.num_rows
+            profile_columns = [  # timestamps are µs integers in the store
+                pa.array(
+                    [prof[f.name]] * rows.num_rows, pa.int64() if f.type == TS else f.type
+                ).cast(f.type)
+                for f in PROFILE_SCHEMA
             ]
-            writer.writerow([*values, *(prof[c] for c in PROFILE_COLUMNS)])
-            n += 1
-    return {"events": n, "profile_found": profile is not None}
+            writer.write_table(
+                pa.Table.from_arrays(rows.columns + profile_columns, schema=ACCESS_SCHEMA)
+            )
+    handler("csv").render(staged, "none", out)
+    staged.unlink()
+    return {
+        "events": valid,
+        "events_invalid_excluded": invalid,
+        "profile_found": bool(profile),
+    }
 
 
 def run_access_export(
@@ -99,19 +133,19 @@ def run_access_export(
     """Write the CSV (idempotent: same key on retry) and record where it is."""
     req = ledger.get_request(engine, request_id)
     syncs = list_syncs(engine, req.workspace_id)
-    key = access_key(req.id)
+    key = access_export_key(req.id)
     with tempfile.TemporaryDirectory(prefix="eventsync-access-") as tmp:
         local = Path(tmp) / f"{req.id}.csv"
         counts = write_csv(engine, req, local)
         size = local.stat().st_size
         if syncs:
             dest = opener(syncs[0])
-            dest.put_file(key, local, content_type="text/csv; charset=utf-8")
+            dest.put_file(key, local, content_type=handler("csv").content_type)
             output = {"sync_id": syncs[0].id, "key": key, "location": dest.describe(key)}
         else:
             target = data_root() / "privacy" / req.workspace_id / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(local.read_bytes())
+            shutil.copyfile(local, target)  # a new file: the mode the umask gives
             output = {"local_path": str(target), "location": str(target)}
     result = {**counts, "bytes": size, **output}
     ledger.update_progress(

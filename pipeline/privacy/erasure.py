@@ -29,40 +29,22 @@ while these steps clean, and none can write them back afterwards.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
-from assets.event_schema import SCHEMA_VERSION
-from assets.export import MANIFEST, day_prefix
-from assets.staging import QUARANTINE_FILE, STAGED_FILE, SUMMARY_FILE
+from assets import layout, rewrite, staging
+from assets import ledger as export_ledger
 from pipeline.privacy import ledger
-from pipeline.privacy.files import (
-    CONTENT_TYPE,
-    count_in_export,
-    count_subject_rows,
-    filter_export_bytes,
-    filter_parquet_file,
-)
 from pipeline.privacy.opener import Opener
-from pipeline.syncs.config import Sync, get_sync, list_syncs
+from pipeline.syncs.config import get_sync, list_syncs
 from resources.clock import now_iso
 from resources.destinations.base import Destination, DestinationError
 from resources.errors import EventsyncError
-from resources.schema import (
-    company_profiles,
-    events,
-    export_ledger,
-    export_subjects,
-    suppressions,
-    user_profiles,
-)
-from resources.settings import data_root
+from resources.schema import company_profiles, events, suppressions, user_profiles
 
 # The erasure's steps in order, with what each does (the Dagster ops are built from this).
 STEPS: dict[str, str] = {
@@ -77,7 +59,6 @@ STEPS: dict[str, str] = {
 # Steps that clean what exports write: they hold the workspace's export lock alone, so no
 # export that read the subjects before the suppression is in flight (resources/locks.py).
 LOCKED_STEPS = frozenset({"staging", "quarantine", "exports", "verify"})
-TOMBSTONE_DIR = "_deletions"
 _BATCH = 500
 
 
@@ -169,57 +150,26 @@ def _purge_store(conn: Connection, req: ledger.PrivacyRequest) -> dict[str, int]
     }
 
 
-def _local_partitions(kind: str, sync_ids: list[str], filename: str) -> list[Path]:
-    out: list[Path] = []
-    for sync_id in sync_ids:
-        base = data_root() / kind / sync_id
-        if base.exists():
-            out.extend(sorted(base.glob(f"date=*/{filename}")))
-    return out
-
-
-def _adjust_summary(staging_file: Path, field: str, removed: int) -> None:
-    summary = staging_file.parent / SUMMARY_FILE
-    if not summary.exists():
-        return
-    doc = json.loads(summary.read_text())
-    doc[field] = max(0, int(doc.get(field, 0)) - removed)
-    doc.setdefault("extra", {})["erased_rows"] = doc["extra"].get("erased_rows", 0) + removed
-    tmp = summary.with_suffix(".erase-tmp")
-    tmp.write_text(json.dumps(doc, sort_keys=True, indent=1))
-    tmp.replace(summary)
-
-
 def _workspace_sync_ids(engine: Engine, workspace_id: str) -> list[str]:
     return [s.id for s in list_syncs(engine, workspace_id)]
 
 
-def step_staging(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
-    users, companies = set(req.user_ids), set(req.company_ids)
-    files, rows = 0, 0
-    for path in _local_partitions(
-        "staging", _workspace_sync_ids(engine, req.workspace_id), STAGED_FILE
-    ):
-        removed = filter_parquet_file(path, users, companies)
-        if removed:
-            _adjust_summary(path, "valid", removed)
-            files += 1
-            rows += removed
+def _clean_area(engine: Engine, req: ledger.PrivacyRequest, area: staging.Area) -> dict:
+    files, rows = staging.remove_subjects(
+        area,
+        _workspace_sync_ids(engine, req.workspace_id),
+        set(req.user_ids),
+        set(req.company_ids),
+    )
     return {"files_rewritten": files, "rows_removed": rows}
+
+
+def step_staging(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
+    return _clean_area(engine, req, "staging")
 
 
 def step_quarantine(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, Any]:
-    users, companies = set(req.user_ids), set(req.company_ids)
-    files, rows = 0, 0
-    sync_ids = _workspace_sync_ids(engine, req.workspace_id)
-    for path in _local_partitions("quarantine", sync_ids, QUARANTINE_FILE):
-        removed = filter_parquet_file(path, users, companies)
-        if removed:
-            staged = data_root() / "staging" / path.parent.parent.name / path.parent.name
-            _adjust_summary(staged / STAGED_FILE, "quarantined", removed)
-            files += 1
-            rows += removed
-    return {"files_rewritten": files, "rows_removed": rows}
+    return _clean_area(engine, req, "quarantine")
 
 
 # --- tombstones -----------------------------------------------------------------------
@@ -243,7 +193,7 @@ def write_tombstone(
         holder.update(current)
 
     ledger.update_progress(engine, req.id, merge)
-    key = f"{TOMBSTONE_DIR}/{req.id}.json"
+    key = layout.tombstone_key(req.id)
     doc = {
         "request_id": req.id,
         "workspace_id": req.workspace_id,
@@ -254,8 +204,9 @@ def write_tombstone(
         "written_at": now_iso(),
         "instructions": (
             "eventsync may not read, list or delete at this destination. Delete the rows of "
-            "these user/company ids from the files of the listed days (under "
-            "<sync_id>/events/date=<day>/) and the listed access-export files."
+            "these user/company ids from the files of the listed days (the files each day's "
+            "manifest <sync_id>/_manifests/date=<day>.json lists; days exported before that "
+            "layout: <sync_id>/events/date=<day>/) and the listed access-export files."
         ),
     }
     dest.put_bytes(
@@ -308,120 +259,9 @@ def step_access_exports(engine: Engine, req: ledger.PrivacyRequest, opener: Open
 # --- exported days --------------------------------------------------------------------
 def indexed_days(engine: Engine, req: ledger.PrivacyRequest) -> dict[str, list[str]]:
     """{sync_id: [days]} the subject -> days index lists for this request's subjects."""
-    syncs = _workspace_sync_ids(engine, req.workspace_id)
-    if not syncs:
-        return {}
-    clauses = [
-        and_(export_subjects.c.subject_type == "user", export_subjects.c.subject_id.in_(chunk))
-        for chunk in _chunks(req.user_ids)
-    ] + [
-        and_(export_subjects.c.subject_type == "company", export_subjects.c.subject_id.in_(chunk))
-        for chunk in _chunks(req.company_ids)
-    ]
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(export_subjects.c.sync_id, export_subjects.c.day)
-            .where(export_subjects.c.sync_id.in_(syncs), or_(*clauses))
-            .distinct()
-            .order_by(export_subjects.c.sync_id, export_subjects.c.day)
-        ).all()
-    out: dict[str, list[str]] = {}
-    for sync_id, day in rows:
-        out.setdefault(sync_id, []).append(day)
-    return out
-
-
-def _read_manifest(engine: Engine, dest: Destination, sync_id: str, day: str) -> dict | None:
-    key = day_prefix(sync_id, day) + MANIFEST
-    try:
-        return json.loads(dest.get_bytes(key))
-    except FileNotFoundError:
-        with engine.connect() as conn:
-            row = conn.execute(
-                select(export_ledger.c.files).where(
-                    export_ledger.c.sync_id == sync_id, export_ledger.c.day == day
-                )
-            ).first()
-        if row is None or not json.loads(row.files):
-            return None
-        return {"files": json.loads(row.files), "sync_id": sync_id, "date": day}
-
-
-def rewrite_day(
-    engine: Engine, req: ledger.PrivacyRequest, dest: Destination, sync: Sync, day: str
-) -> dict[str, Any]:
-    """Filter the subjects out of every manifest-listed file of the day, upload them
-    under the same keys, then the new manifest; update the ledger and the index.
-    Raises PermissionError when the destination refuses to be read."""
-    users, companies = set(req.user_ids), set(req.company_ids)
-    manifest = _read_manifest(engine, dest, sync.id, day)
-    result = {"day": day, "rows_removed": 0, "files_written": 0, "keys": []}
-    if manifest is not None:
-        new_files = []
-        kept_rows = None
-        with tempfile.TemporaryDirectory(prefix="eventsync-erase-") as tmp:
-            for f in manifest.get("files", []):
-                try:
-                    data = dest.get_bytes(f["key"])
-                except FileNotFoundError:
-                    continue
-                kept, removed, out = filter_export_bytes(
-                    data, f["format"], f["key"], users, companies, Path(tmp)
-                )
-                kept_rows = kept if kept_rows is None else kept_rows
-                result["rows_removed"] = max(result["rows_removed"], removed)
-                if removed:
-                    dest.put_file(f["key"], out, content_type=CONTENT_TYPE.get(f["format"]))
-                    result["files_written"] += 1
-                    result["keys"].append(f["key"])
-                body = out.read_bytes() if removed else data
-                new_files.append(
-                    {
-                        **f,
-                        "rows": kept,
-                        "bytes": len(body),
-                        "sha256": hashlib.sha256(body).hexdigest(),
-                    }
-                )
-        if result["files_written"]:
-            export_id = hashlib.sha256(
-                json.dumps([SCHEMA_VERSION, new_files], sort_keys=True).encode()
-            ).hexdigest()[:32]
-            manifest.update(files=new_files, rows=kept_rows or 0, export_id=export_id)
-            manifest.setdefault("erasures", []).append(
-                {"request_id": req.id, "rows_removed": result["rows_removed"], "at": now_iso()}
-            )
-            dest.put_bytes(
-                day_prefix(sync.id, day) + MANIFEST,
-                (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode(),
-                content_type="application/json",
-            )
-            result["files_written"] += 1
-            with engine.begin() as conn:
-                conn.execute(
-                    update(export_ledger)
-                    .where(export_ledger.c.sync_id == sync.id, export_ledger.c.day == day)
-                    .values(
-                        export_id=export_id,
-                        rows=kept_rows or 0,
-                        bytes=sum(f["bytes"] for f in new_files),
-                        files=json.dumps(new_files),
-                        exported_at=now_iso(),
-                    )
-                )
-    # The day no longer holds the subjects: drop them from the index.
-    with engine.begin() as conn:
-        for kind, ids in (("user", req.user_ids), ("company", req.company_ids)):
-            for chunk in _chunks(ids):
-                conn.execute(
-                    delete(export_subjects).where(
-                        export_subjects.c.sync_id == sync.id,
-                        export_subjects.c.day == day,
-                        export_subjects.c.subject_type == kind,
-                        export_subjects.c.subject_id.in_(chunk),
-                    )
-                )
-    return result
+    return export_ledger.days_for_subjects(
+        engine, _workspace_sync_ids(engine, req.workspace_id), req.user_ids, req.company_ids
+    )
 
 
 def _erase_sync_days(
@@ -449,9 +289,10 @@ def _erase_sync_days(
     if sync_id in tombstoned:
         write_tombstone(engine, req, dest, {"syncs": {sync_id: days}})
         return
+    users, companies = set(req.user_ids), set(req.company_ids)
     for day in days:
         try:
-            done = rewrite_day(engine, req, dest, sync, day)
+            done = rewrite.rewrite_day(engine, dest, sync_id, day, users, companies, req.id)
         except PermissionError as exc:
             write_tombstone(engine, req, dest, {"syncs": {sync_id: days}})
 
@@ -465,13 +306,13 @@ def _erase_sync_days(
             ledger.update_progress(engine, req.id, tomb)
             return
 
-        def record(p: dict[str, Any], done: dict = done) -> None:
+        def record(p: dict[str, Any], done: rewrite.DayRewrite = done) -> None:
             d = p["destinations"][sync_id]
-            bucket = "days_rewritten" if done["files_written"] else "days_without_rows"
-            if done["day"] not in d.setdefault(bucket, []):
-                d[bucket].append(done["day"])
-            d["rows_removed"] += done["rows_removed"]
-            d["files_written"] += done["files_written"]
+            bucket = "days_rewritten" if done.files_written else "days_without_rows"
+            if done.day not in d.setdefault(bucket, []):
+                d[bucket].append(done.day)
+            d["rows_removed"] += done.rows_removed
+            d["files_written"] += done.files_written
 
         ledger.update_progress(
             engine,
@@ -479,7 +320,7 @@ def _erase_sync_days(
             record,
             "job",
             "day_rewritten",
-            {"sync_id": sync_id, "day": day, "rows_removed": done["rows_removed"]},
+            {"sync_id": sync_id, "day": day, "rows_removed": done.rows_removed},
         )
     ledger.update_progress(
         engine, req.id, lambda p: p["destinations"][sync_id].update(status="done", error=None)
@@ -593,33 +434,19 @@ def step_verify(engine: Engine, req: ledger.PrivacyRequest, opener: Opener) -> d
     problems += [f"store: {n} {t} rows" for t, n in counts.items() if n]
     files_read = 0
     sync_ids = _workspace_sync_ids(engine, req.workspace_id)
-    import pyarrow.parquet as pq
-
-    for kind, name in (("staging", STAGED_FILE), ("quarantine", QUARANTINE_FILE)):
-        for path in _local_partitions(kind, sync_ids, name):
-            table = pq.read_table(path, columns=["user_id", "company_id"])
-            files_read += 1
-            if count_subject_rows(table, users, companies):
-                problems.append(f"{kind}: {path}")
-    with tempfile.TemporaryDirectory(prefix="eventsync-verify-") as tmp:
-        for sync_id, info in req.progress.get("destinations", {}).items():
-            if info.get("status") == "tombstone":
-                continue
-            sync = get_sync(engine, sync_id)
-            dest = opener(sync)
-            for day in info.get("days_rewritten", []):
-                manifest = json.loads(dest.get_bytes(day_prefix(sync_id, day) + MANIFEST))
-                files_read += 1
-                for f in manifest["files"]:
-                    data = dest.get_bytes(f["key"])
-                    files_read += 1
-                    rows, hits = count_in_export(
-                        data, f["format"], f["key"], users, companies, Path(tmp)
-                    )
-                    if hits:
-                        problems.append(f"{dest.describe(f['key'])}: {hits} rows")
-                    if hashlib.sha256(data).hexdigest() != f["sha256"] or rows != f["rows"]:
-                        problems.append(f"{dest.describe(f['key'])}: does not match its manifest")
+    area: staging.Area
+    for area in ("staging", "quarantine"):
+        read, hits = staging.files_with_subjects(area, sync_ids, users, companies)
+        files_read += read
+        problems += [f"{area}: {path}" for path in hits]
+    for sync_id, info in req.progress.get("destinations", {}).items():
+        if info.get("status") == "tombstone":
+            continue
+        dest = opener(get_sync(engine, sync_id))
+        for day in info.get("days_rewritten", []):
+            read, found = rewrite.verify_day(dest, sync_id, day, users, companies)
+            files_read += read
+            problems += found
     if problems:
         raise VerificationFailed("rows of erased subjects remain: " + "; ".join(problems[:20]))
     return {

@@ -5,17 +5,16 @@ their staged/quarantined partitions from the data folder. Every purge is audited
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
+from assets.staging import remove_partitions_before
 from pipeline.privacy.ledger import audit
 from pipeline.syncs.config import list_syncs
 from resources.clock import day_bounds_us, utcnow
 from resources.schema import events, workspaces
-from resources.settings import data_root
 
 
 def cutoff_day(retention_days: int, today: date) -> date:
@@ -34,20 +33,7 @@ def purge_workspace(
                 events.c.workspace_id == workspace_id, events.c.occurred_at < start_us
             )
         ).rowcount
-    dirs = 0
-    for sync in list_syncs(engine, workspace_id):
-        for kind in ("staging", "quarantine"):
-            base = data_root() / kind / sync.id
-            if not base.exists():
-                continue
-            for folder in base.glob("date=*"):
-                try:
-                    day = date.fromisoformat(folder.name.removeprefix("date="))
-                except ValueError:
-                    continue
-                if day < keep_from:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    dirs += 1
+    dirs = remove_partitions_before([s.id for s in list_syncs(engine, workspace_id)], keep_from)
     detail = {
         "retention_days": retention_days,
         "deleted_before": keep_from.isoformat(),

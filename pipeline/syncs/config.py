@@ -11,13 +11,12 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from assets.event_schema import EVENT_TYPES
+from assets.formats import AUTO, FORMATS, compression_error
 from resources.clock import now_iso
 from resources.destinations.base import parse_destination
 from resources.errors import ConfigError, NotFound
 from resources.schema import syncs
 
-FORMATS = ("parquet", "csv", "jsonl")
-COMPRESSIONS = ("zstd", "snappy", "gzip", "none")
 SSE_MODES = ("AES256", "aws:kms")
 MAX_BACKFILL_DAYS = 365
 # Options that may be set per sync; none of them is a secret.
@@ -55,16 +54,9 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError("formats", f"unknown format {f!r}; choose from {', '.join(FORMATS)}")
     if len(set(formats)) != len(formats):
         raise ConfigError("formats", "lists a format twice")
-    compression = values["compression"]
-    if compression not in COMPRESSIONS:
-        raise ConfigError(
-            "compression",
-            f"unknown compression {compression!r}; choose from {', '.join(COMPRESSIONS)}",
-        )
-    if compression == "snappy" and set(formats) - {"parquet"}:
-        raise ConfigError(
-            "compression", "snappy applies to parquet only; use zstd or gzip for csv/jsonl"
-        )
+    problem = compression_error(formats, values["compression"])
+    if problem:
+        raise ConfigError("compression", problem)
     event_types = values["event_types"]
     if event_types is not None:
         if not isinstance(event_types, list) or not event_types:
@@ -143,7 +135,7 @@ def create_sync(
     workspace_id: str,
     destination: str,
     formats: list[str] | None = None,
-    compression: str = "zstd",
+    compression: str = AUTO,
     event_types: list[str] | None = None,
     backfill_days: int = 30,
     title: str | None = None,

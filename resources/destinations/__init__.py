@@ -19,20 +19,32 @@ from typing import Any
 
 from resources import settings as env
 from resources.destinations.base import (
+    REASONS,
     Destination,
     DestinationError,
+    DestinationExistsError,
+    DestinationNotFoundError,
+    DestinationPermissionError,
     DestinationURI,
+    ObjectWritten,
+    StaleUploads,
     parse_destination,
 )
 from resources.destinations.local import LocalDestination
 from resources.destinations.retry import RetryPolicy
 
 __all__ = [
+    "REASONS",
     "Destination",
     "DestinationError",
+    "DestinationExistsError",
+    "DestinationNotFoundError",
+    "DestinationPermissionError",
     "DestinationSettings",
     "DestinationURI",
     "LocalDestination",
+    "ObjectWritten",
+    "StaleUploads",
     "open_destination",
     "parse_destination",
 ]
@@ -125,10 +137,12 @@ def assumed_role_session(
             args["ExternalId"] = external_id
         try:
             creds = sts.assume_role(**args)["Credentials"]
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, KeyError, TypeError) as exc:
             raise DestinationError(
-                f"sync {sync_id}: cannot assume role {role_arn}: {exc} "
-                "(check the role's trust policy and its sts:ExternalId condition)"
+                f"sync {sync_id}: cannot assume role {role_arn} (bad_credentials): {exc!r} "
+                "(check the role's trust policy and its sts:ExternalId condition)",
+                reason="bad_credentials",
+                sync_id=sync_id,
             ) from exc
         return {
             "access_key": creds["AccessKeyId"],
@@ -175,6 +189,27 @@ def gcs_client(settings: DestinationSettings) -> Any:
     return storage.Client(project=settings.gcs_project)
 
 
+def _client_error(uri: DestinationURI, sync_id: str, exc: Exception) -> DestinationError:
+    """Building the storage client failed (no credentials, unknown profile, bad
+    endpoint): one classified line instead of the SDK's traceback."""
+    if uri.kind == "gcs":
+        what = (
+            "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service "
+            "account key file, or run with an attached service account (Application Default "
+            "Credentials); STORAGE_EMULATOR_HOST for an emulator"
+        )
+    else:
+        what = "the AWS client could not be built (check the profile, region and endpoint)"
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return DestinationError(
+        f"sync {sync_id}: cannot open {uri} (bad_credentials): {what}: "
+        f"{type(exc).__name__}: {first}",
+        reason="bad_credentials",
+        sync_id=sync_id,
+        bucket=uri.bucket,
+    )
+
+
 def open_destination(
     uri: str,
     options: dict[str, Any] | None = None,
@@ -191,10 +226,19 @@ def open_destination(
     parsed = parse_destination(uri)
     if parsed.kind == "local":
         return LocalDestination(parsed)
+    from botocore.exceptions import BotoCoreError
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        client = (
+            s3_client(settings, options, sync_id) if parsed.kind == "s3" else gcs_client(settings)
+        )
+    except (BotoCoreError, GoogleAuthError, ValueError, OSError) as exc:
+        raise _client_error(parsed, sync_id, exc) from exc
     if parsed.kind == "s3":
         return S3Destination(
             parsed,
-            s3_client(settings, options, sync_id),
+            client,
             sync_id=sync_id,
             sse=options.get("sse") or "AES256",
             kms_key_id=options.get("kms_key_id"),
@@ -204,7 +248,7 @@ def open_destination(
         )
     return GCSDestination(
         parsed,
-        gcs_client(settings),
+        client,
         sync_id=sync_id,
         kms_key_name=options.get("gcs_kms_key_name"),
         retry=settings.retry,

@@ -1,18 +1,43 @@
 """The destination interface: local folder, S3 and GCS implement it.
 
 Export needs only ``put_file``/``put_bytes`` (write-only credentials suffice);
-``list``/``delete``/``read`` are optional capabilities a destination may grant,
-used to remove stale parts and by erasure to rewrite files.
+``list``/``delete``/``get_bytes`` are optional capabilities a destination may grant,
+used to remove stale parts and by erasure to rewrite files. Every failure is a
+:class:`DestinationError` with a ``reason`` from :data:`REASONS`, whatever the
+server left out of its answer.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 from resources.errors import ConfigError
+
+# Why a destination operation failed: one word the probe, the status and the tests
+# read, and the advice `eventsync sync test` gives for it (resources/destinations/probe.py).
+REASONS = {
+    "access_denied": "the credentials lack the permission for this operation",
+    "no_such_bucket": "the bucket does not exist",
+    "not_found": "the object does not exist",
+    "throttled": "the service kept throttling (SlowDown / 429) after every retry",
+    "unavailable": "the service kept failing with transient errors after every retry",
+    "endpoint_unreachable": "the storage endpoint could not be reached",
+    "bad_credentials": "the credentials are missing, unknown, expired or cannot be assumed",
+    "kms_key_refused": "the encryption key was refused",
+    "encryption_not_applied": "the server stored the object without the configured encryption",
+    "exists": "the object already exists (create-only write)",
+    "refused": "the service refused the operation",
+}
+
+# Object metadata on every object and multipart upload eventsync writes, so an
+# unfinished upload can be traced to its sync and export (x-amz-meta-eventsync-*).
+META_SYNC = "eventsync-sync"
+META_EXPORT = "eventsync-export"
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,62 @@ def parse_destination(uri: str) -> DestinationURI:
 
 
 class DestinationError(Exception):
-    """A destination refused an operation; the message names the sync, bucket and cause."""
+    """A destination refused an operation. The message names the sync, the bucket, the
+    object and the cause; ``reason`` is one of :data:`REASONS`; ``key`` is the object's
+    key under the destination prefix (None when the operation had no single object)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "refused",
+        sync_id: str | None = None,
+        bucket: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason if reason in REASONS else "refused"
+        self.sync_id = sync_id
+        self.bucket = bucket
+        self.key = key
+
+
+class DestinationPermissionError(DestinationError, PermissionError):
+    """An optional capability (list, read, delete) is not granted: callers fall back
+    (skip stale-part cleanup, write a tombstone)."""
+
+
+class DestinationNotFoundError(DestinationError, FileNotFoundError):
+    """get_bytes of an object that does not exist."""
+
+
+class DestinationExistsError(DestinationError, FileExistsError):
+    """A create-only write found the object already there."""
+
+
+@dataclass(frozen=True)
+class ObjectWritten:
+    """What the server confirmed about one written object: ``key`` is its full name in
+    the bucket (local: the relative key); ``encryption`` what the answer reported
+    (``AES256``, ``aws:kms``, ``cmek``), ``kms_key`` the key it named; ``verified`` is
+    True when that was checked against the sync's setting."""
+
+    key: str
+    encryption: str | None = None
+    kms_key: str | None = None
+    verified: bool = False
+
+
+@dataclass
+class StaleUploads:
+    """The result of :meth:`Destination.abort_stale_uploads` for one prefix."""
+
+    prefix: str
+    permitted: bool  # False: the credentials may not list unfinished uploads
+    aborted: list[str] = field(default_factory=list)  # object keys whose upload was aborted
+    kept: int = 0  # uploads started after `initiated_before` (a run still going)
+    failed: list[str] = field(default_factory=list)  # "key: error" of aborts that failed
+    note: str = ""
 
 
 class Destination(abc.ABC):
@@ -62,12 +142,29 @@ class Destination(abc.ABC):
     uri: DestinationURI
 
     @abc.abstractmethod
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None: ...
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        content_type: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectWritten: ...
 
     @abc.abstractmethod
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        create_only: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectWritten:
+        """`create_only`: never replace an existing object (DestinationExistsError);
+        a retry that finds its own earlier write counts as success."""
 
-    # Optional capabilities (write-only destinations raise PermissionError).
+    # Optional capabilities (write-only destinations raise DestinationPermissionError).
     @abc.abstractmethod
     def list(self, prefix: str) -> list[str]: ...
 
@@ -76,6 +173,14 @@ class Destination(abc.ABC):
 
     @abc.abstractmethod
     def get_bytes(self, key: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def abort_stale_uploads(
+        self, prefix: str, *, initiated_before: datetime | None = None
+    ) -> StaleUploads:
+        """Abort unfinished uploads under `prefix` (those of a killed run) started before
+        `initiated_before` (default: all). Where listing uploads is not permitted the
+        result says so (``permitted=False``) instead of raising."""
 
     @property
     def bucket(self) -> str:
@@ -87,6 +192,18 @@ class Destination(abc.ABC):
         if not key or ".." in key.split("/"):
             raise ValueError(f"invalid destination key {key!r}")
         return f"{self.uri.prefix}/{key}" if self.uri.prefix else key
+
+    def full_prefix(self, prefix: str) -> str:
+        """`prefix` (relative, may be empty) under the destination's prefix."""
+        full = "/".join(p for p in (self.uri.prefix, prefix.lstrip("/")) if p)
+        if (prefix.endswith("/") or not prefix) and full and not full.endswith("/"):
+            full += "/"
+        return full
+
+    def relative_key(self, full: str) -> str:
+        """The key under the destination's prefix of a full object name."""
+        base = f"{self.uri.prefix}/" if self.uri.prefix else ""
+        return full[len(base) :] if base and full.startswith(base) else full
 
     def describe(self, key: str = "") -> str:
         """Human-readable location of a key (for messages and status)."""

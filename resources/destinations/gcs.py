@@ -7,21 +7,33 @@ clobber an existing object. Export needs only storage.objects.create;
 list/get/delete raise PermissionError when the role lacks them.
 
 Retries are ours (see retry.py): every client call is made with ``retry=None``.
+With a CMEK key configured, the key the server reports on the written object is
+checked (reason ``encryption_not_applied`` when it is missing or another key).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import requests
 from google.api_core import exceptions as gexc
-from google.auth.exceptions import TransportError
 
-from resources.destinations.base import Destination, DestinationError, DestinationURI
-from resources.destinations.retry import RetryPolicy, call_with_retry
+from resources.destinations.base import (
+    META_SYNC,
+    Destination,
+    DestinationError,
+    DestinationExistsError,
+    DestinationNotFoundError,
+    DestinationPermissionError,
+    DestinationURI,
+    ObjectWritten,
+    StaleUploads,
+)
+from resources.destinations.gcs_errors import GCS_ERRORS, classify, is_transient
+from resources.destinations.retry import RetryCounter, RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -29,66 +41,6 @@ MiB = 1024 * 1024
 DEFAULT_RESUMABLE_THRESHOLD = 8 * MiB
 DEFAULT_CHUNK_SIZE = 16 * MiB  # a multiple of 256 KiB, as GCS requires
 CHUNK_QUANTUM = 256 * 1024
-
-TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
-    gexc.TooManyRequests,
-    gexc.InternalServerError,
-    gexc.BadGateway,
-    gexc.ServiceUnavailable,
-    gexc.GatewayTimeout,
-    gexc.RequestRangeNotSatisfiable,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    TransportError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TRANSIENT_TYPES):
-        return True
-    code = getattr(exc, "code", None)
-    return isinstance(code, int) and (code >= 500 or code == 429)
-
-
-def _hint(exc: BaseException) -> str:
-    text = str(exc).lower()
-    if "kms" in text or "cloudkms" in text:
-        return (
-            "the CMEK key was refused (check the key name and that the GCS service agent "
-            "may use it)"
-        )
-    if isinstance(exc, gexc.NotFound):
-        return "the bucket does not exist"
-    if isinstance(exc, gexc.Forbidden):
-        return (
-            "access denied: the credentials lack the permission for this operation "
-            "(see docs/destinations.md for the minimal role)"
-        )
-    if isinstance(exc, gexc.Unauthorized):
-        return "the credentials were rejected"
-    if isinstance(exc, (requests.exceptions.ConnectionError, TransportError, ConnectionError)):
-        return "endpoint unreachable"
-    return ""
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).lower()
-    if "kms" in text:
-        return "kms_key_refused"
-    if isinstance(exc, gexc.NotFound):
-        return "no_such_bucket"
-    if isinstance(exc, gexc.Forbidden):
-        return "access_denied"
-    if isinstance(exc, gexc.Unauthorized):
-        return "bad_credentials"
-    if isinstance(exc, (requests.exceptions.ConnectionError, TransportError, ConnectionError)):
-        return "endpoint_unreachable"
-    if is_transient(exc):
-        return "unavailable"
-    return "refused"
 
 
 class GCSDestination(Destination):
@@ -115,59 +67,104 @@ class GCSDestination(Destination):
         self.resumable_threshold = resumable_threshold
         self.chunk_size = chunk_size
         self._bucket = client.bucket(uri.bucket)
+        self.retries = RetryCounter(sync_id, lambda exc: type(exc).__name__)
 
-    def _blob(self, key: str, chunk_size: int | None = None) -> Any:
-        return self._bucket.blob(
+    def _blob(
+        self, key: str, chunk_size: int | None = None, metadata: Mapping[str, str] | None = None
+    ) -> Any:
+        blob = self._bucket.blob(
             self.object_key(key), chunk_size=chunk_size, kms_key_name=self.kms_key_name
         )
+        blob.metadata = {META_SYNC: self.sync_id, **(metadata or {})}
+        return blob
 
     def _error(self, op: str, key: str, exc: BaseException) -> DestinationError:
         where = f"gs://{self.bucket}/{self.object_key(key)}" if key else f"gs://{self.bucket}"
-        hint = _hint(exc)
-        if not hint and is_transient(exc):
-            hint = f"still failing after {self.retry.max_attempts} attempts"
-        message = getattr(exc, "message", None) or str(exc)
-        cause = "; ".join(p for p in (type(exc).__name__, hint, message) if p)
-        err = DestinationError(
-            f"sync {self.sync_id}: GCS bucket {self.bucket!r} refused {op} of {where}: {cause}"
+        reason, hint, text = classify(exc, self.retry.max_attempts)
+        cause = "; ".join(p for p in (type(exc).__name__, hint, text) if p)
+        return DestinationError(
+            f"sync {self.sync_id}: GCS bucket {self.bucket!r} refused {op} of {where} "
+            f"({reason}): {cause}",
+            reason=reason,
+            sync_id=self.sync_id,
+            bucket=self.bucket,
+            key=key or None,
         )
-        err.reason = _reason(exc)  # type: ignore[attr-defined]  # read by check_destination
-        return err
 
     def _call(self, op: str, key: str, fn: Callable[[int], Any], optional: bool = False) -> Any:
         try:
-            return call_with_retry(fn, self.retry, is_transient)
-        except (FileExistsError, FileNotFoundError):
+            return call_with_retry(
+                fn, self.retry, is_transient, on_retry=self.retries.hook(op, self.describe(key))
+            )
+        except (DestinationError, FileExistsError, FileNotFoundError):
             raise
-        except (
-            gexc.GoogleAPIError,
-            requests.exceptions.RequestException,
-            TransportError,
-            ConnectionError,
-            TimeoutError,
-        ) as exc:
+        except GCS_ERRORS as exc:
             err = self._error(op, key, exc)
+            ids = {"sync_id": self.sync_id, "bucket": self.bucket, "key": key}
             if optional and isinstance(exc, gexc.Forbidden):
-                raise PermissionError(str(err)) from exc
+                raise DestinationPermissionError(str(err), reason=err.reason, **ids) from exc
             if op == "get" and isinstance(exc, gexc.NotFound):
-                raise FileNotFoundError(str(err)) from exc
+                raise DestinationNotFoundError(str(err), reason="not_found", **ids) from exc
             raise err from exc
+
+    def _unconfirmed(self, key: str) -> ObjectWritten:
+        return ObjectWritten(
+            key=self.object_key(key),
+            encryption="cmek" if self.kms_key_name else "google-managed",
+            kms_key=self.kms_key_name,
+        )
+
+    def _verified(self, key: str, blob: Any) -> ObjectWritten:
+        """With a CMEK key configured, the object the server describes must name it (GCS
+        reports the key version: `<key>/cryptoKeyVersions/N`)."""
+        full = self.object_key(key)
+        reported = getattr(blob, "kms_key_name", None) or None
+        if not self.kms_key_name:
+            return ObjectWritten(key=full, encryption="google-managed", verified=False)
+        if reported and (
+            reported == self.kms_key_name or reported.startswith(self.kms_key_name + "/")
+        ):
+            return ObjectWritten(key=full, encryption="cmek", kms_key=reported, verified=True)
+        try:
+            self._bucket.blob(full).delete(retry=None)
+            tail = "the object was removed"
+        except GCS_ERRORS:
+            tail = "the object stays in the bucket without the key: remove it"
+        raise DestinationError(
+            f"sync {self.sync_id}: GCS bucket {self.bucket!r} did not apply the configured "
+            f"encryption to gs://{self.bucket}/{full} (encryption_not_applied): asked for CMEK "
+            f"key {self.kms_key_name}, the server reported {reported or 'none'}; {tail}",
+            reason="encryption_not_applied",
+            sync_id=self.sync_id,
+            bucket=self.bucket,
+            key=key,
+        )
 
     def _precondition(self, create_only: bool, attempt: int, key: str, exc: BaseException) -> None:
         """if_generation_match=0 failed: on a retry it is our own earlier write."""
         if create_only and isinstance(exc, gexc.PreconditionFailed):
             if attempt > 1:
                 return
-            raise FileExistsError(
-                f"sync {self.sync_id}: {self.describe(key)} already exists"
+            raise DestinationExistsError(
+                f"sync {self.sync_id}: {self.describe(key)} already exists",
+                reason="exists",
+                sync_id=self.sync_id,
+                bucket=self.bucket,
+                key=key,
             ) from exc
         raise exc
 
     def put_bytes(
-        self, key: str, data: bytes, content_type: str | None = None, *, create_only: bool = False
-    ) -> None:
-        def put(attempt: int) -> None:
-            blob = self._blob(key)
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        create_only: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectWritten:
+        def put(attempt: int) -> Any:
+            blob = self._blob(key, metadata=metadata)
             try:
                 blob.upload_from_string(
                     data,
@@ -177,20 +174,31 @@ class GCSDestination(Destination):
                 )
             except gexc.PreconditionFailed as exc:
                 self._precondition(create_only, attempt, key, exc)
+                return None  # our earlier attempt landed; its response was lost
+            return blob
 
-        self._call("put", key, put)
+        blob = self._call("put", key, put)
+        if blob is None:
+            return self._unconfirmed(key)  # our earlier attempt landed; answer lost
+        return self._verified(key, blob)
 
     def put_file(
-        self, key: str, path: Path, content_type: str | None = None, *, create_only: bool = False
-    ) -> None:
+        self,
+        key: str,
+        path: Path,
+        content_type: str | None = None,
+        *,
+        create_only: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectWritten:
         path = Path(path)
         size = path.stat().st_size
         chunk = self.chunk_size if size >= self.resumable_threshold else None
 
-        def put(attempt: int) -> None:
+        def put(attempt: int) -> Any:
             # A new blob per attempt: a failed resumable session restarts from byte 0,
             # which is simple and correct (the object appears only when the last chunk lands).
-            blob = self._blob(key, chunk_size=chunk)
+            blob = self._blob(key, chunk_size=chunk, metadata=metadata)
             try:
                 with path.open("rb") as fh:
                     # size=None when chunked: the client uses a multipart (single request)
@@ -205,14 +213,28 @@ class GCSDestination(Destination):
                     )
             except gexc.PreconditionFailed as exc:
                 self._precondition(create_only, attempt, key, exc)
+                return None
+            return blob
 
-        self._call("put", key, put)
+        blob = self._call("put", key, put)
+        if blob is None:
+            return self._unconfirmed(key)  # our earlier attempt landed; answer lost
+        return self._verified(key, blob)
+
+    def abort_stale_uploads(
+        self, prefix: str, *, initiated_before: datetime | None = None
+    ) -> StaleUploads:
+        """Nothing to abort on GCS: an unfinished resumable upload is never visible, is
+        not billed as an object, and its session expires after a week."""
+        return StaleUploads(
+            prefix=prefix,
+            permitted=True,
+            note="GCS: unfinished resumable uploads are invisible and expire by themselves",
+        )
 
     def list(self, prefix: str) -> list[str]:
         base = self.uri.prefix
-        full_prefix = "/".join(p for p in (base, prefix.lstrip("/")) if p)
-        if prefix.endswith("/") and not full_prefix.endswith("/"):
-            full_prefix += "/"
+        full_prefix = self.full_prefix(prefix)
 
         def ls(attempt: int) -> list[str]:
             names = [

@@ -8,13 +8,16 @@ when to give up — and so callers can tell whether an operation was a retry
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("resources.destinations")
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,12 @@ def call_with_retry(
     policy: RetryPolicy,
     is_transient: Callable[[BaseException], bool],
     sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> T:
     """Call ``fn(attempt)`` (attempt starts at 1) until it succeeds, raises a
     non-transient error, or ``policy.max_attempts`` is reached (the last error
-    is re-raised)."""
+    is re-raised). ``on_retry(attempt, error, delay)`` is told of every retry
+    (destinations count and log them)."""
     attempt = 1
     while True:
         try:
@@ -53,5 +58,39 @@ def call_with_retry(
         except Exception as exc:  # classified right below
             if attempt >= policy.max_attempts or not is_transient(exc):
                 raise
-        sleep(policy.delay(attempt))
+            delay = policy.delay(attempt)
+            if on_retry is not None:
+                on_retry(attempt, exc, delay)
+        sleep(delay)
         attempt += 1
+
+
+class RetryCounter:
+    """Counts and logs the retries of one destination, by error code (SlowDown,
+    ConnectionClosedError, 503, ...): the fault tests compare it with the faults they
+    injected, and an operator sees every retry in the run's log."""
+
+    def __init__(self, sync_id: str, code_of: Callable[[BaseException], str]) -> None:
+        self.sync_id = sync_id
+        self.code_of = code_of
+        self.by_code: Counter[str] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_code.values())
+
+    def hook(self, op: str, where: str) -> Callable[[int, BaseException, float], None]:
+        def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
+            code = self.code_of(exc) or type(exc).__name__
+            self.by_code[code] += 1
+            log.warning(
+                "sync %s: %s of %s failed (%s, attempt %d); retrying in %.2f s",
+                self.sync_id,
+                op,
+                where,
+                code,
+                attempt,
+                delay,
+            )
+
+        return on_retry

@@ -14,6 +14,7 @@ from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 from fastapi.testclient import TestClient
 
+from assets import layout
 from pipeline.api import create_app
 from pipeline.cli import main
 from pipeline.defs.exports.backfills import submit_backfill
@@ -58,7 +59,8 @@ def test_one_bad_day_of_a_61_day_batch_fails_alone(dagster_dev, engine, tmp_path
         data.failed_and_downstream_subset.get_partitions_subset(export).get_partition_keys()
     ) == {key}
     assert len(data.materialized_subset.get_partitions_subset(export).get_partition_keys()) == 60
-    exported = sorted(p.name.removeprefix("date=") for p in (out / sync.id / "events").iterdir())
+    folder = out / layout.data_folder(sync.id, "parquet")
+    exported = sorted(p.name.removeprefix("date=") for p in folder.iterdir())
     assert exported == [d for d in days if d != bad]
 
     # The UI's partition view (the webserver's GraphQL).

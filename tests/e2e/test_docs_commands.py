@@ -25,12 +25,7 @@ from tests.e2e.docs_harness import (
 KNOWN_OPTIONS = {"skip", "background", "ready", "retry", "expect-fail"}
 # Commands that fail for a reason being fixed elsewhere, with that reason; each must
 # still fail (strict), so the entry is removed when the fix lands.
-KNOWN_FAILING = {
-    "pd.read_parquet('dagster_home/exports/sync_demo_local/events')": (
-        "the demo sync writes parquet and jsonl into one folder: one format per folder "
-        "is issue 12's new layout, in flight"
-    ),
-}
+KNOWN_FAILING: dict[str, str] = {}
 PRIVATE_PATHS = ("/tmp/es_deploy",)
 ALL_BLOCKS = [b for doc in documents() for b in blocks(doc)]
 

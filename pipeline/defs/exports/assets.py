@@ -17,13 +17,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
-from assets.export import (
-    ExportResult,
-    export_day,
-    record_export,
-    record_failure,
-    write_schema_doc,
-)
+from assets.export import ExportResult, export_partition, write_schema_doc
+from assets.formats import staging_codec
+from assets.ledger import record_failure
 from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
 from pipeline.defs.exports.batch import ExportBatch
 from pipeline.defs.exports.checks import (
@@ -40,7 +36,7 @@ from pipeline.defs.resources import DestinationsResource, EventStoreResource
 from pipeline.syncs.config import Sync, get_sync
 from pipeline.syncs.health import record_run_failure, record_run_success
 from resources.destinations.base import Destination
-from resources.locks import export_lock
+from resources.locks import PartitionBusy
 
 # Days per backfill run. Each run costs ~40 s of fixed start-up on a 2-core machine
 # (run and step processes, event log writes) and a backfill's runs go one at a time
@@ -105,9 +101,10 @@ def events_daily(
             sync.workspace_id,
             day,
             event_types=sync.event_types,
-            compression=sync.compression if "parquet" in sync.formats else "zstd",
+            codec=staging_codec(sync.formats, sync.compression),
             max_invalid_share=config.max_invalid_share,
             batch_rows=config.batch_rows,
+            holder=f"run {context.run_id}",
         )
         context.add_asset_metadata(_stage_metadata(stage), partition_key=key)
         blocked = f"; not exported: {stage.blocked_reason}" if stage.blocked_reason else ""
@@ -214,10 +211,11 @@ def events_export(
     destinations: DestinationsResource,
 ) -> Iterator:
     """The staged day written to the sync's destination in each configured format,
-    `{sync_id}/events/date=YYYY-MM-DD/part-00000.<ext>` plus `_manifest.json` (written
-    last, listing rows, bytes and sha256 of every file). Re-exporting a day replaces it.
-    A day whose checks failed is not exported; the run then fails naming each such day
-    and its reason, after exporting all the others."""
+    `{sync_id}/{format}/events/date=YYYY-MM-DD/part-00000.<ext>`, then the day's manifest
+    `{sync_id}/_manifests/date=YYYY-MM-DD.json` (written last, listing rows, bytes and
+    sha256 of every file). Re-exporting a day replaces it. A day whose checks failed is
+    not exported; the run then fails naming each such day and its reason, after
+    exporting all the others."""
     engine = store.engine()
     keys = _partition_keys(context)
     batch = ExportBatch()
@@ -243,23 +241,25 @@ def events_export(
             batch.skipped(key, refused)
             yield _failed_day(key, refused)
             continue
-        # Shared export lock from reading the staged file to the subject index: an
-        # erasure step never runs between them (resources/locks.py says why).
-        with export_lock(engine, sync.workspace_id):
-            try:
-                # Opening the destination and the first write count as the export's too.
-                if sync_id not in opened:
-                    opened[sync_id] = destinations.open(sync)
-                    write_schema_doc(opened[sync_id], sync_id)
-                dest = opened[sync_id]
-                result = export_day(stage, sync.formats, sync.compression, dest)
-            except Exception as exc:
-                reason = batch.export_failed(key, day, sync_id, exc)
-                record_failure(engine, stage, reason)
-                context.log.error(f"{key}: not exported: {reason}")
-                yield _failed_day(key, reason)
-                continue
-            record_export(engine, stage, result)
+        try:
+            # Opening the destination and the first write count as the export's too.
+            if sync_id not in opened:
+                opened[sync_id] = destinations.open(sync)
+                write_schema_doc(opened[sync_id], sync_id, sync.formats)
+            dest = opened[sync_id]
+            result = export_partition(
+                engine, stage, sync.formats, sync.compression, dest, holder=f"run {context.run_id}"
+            )
+        except PartitionBusy as exc:  # another run is exporting this day: its outcome counts
+            batch.skipped(key, str(exc))
+            yield _failed_day(key, str(exc))
+            continue
+        except Exception as exc:
+            reason = batch.export_failed(key, day, sync_id, exc)
+            record_failure(engine, stage, reason)
+            context.log.error(f"{key}: not exported: {reason}")
+            yield _failed_day(key, reason)
+            continue
         batch.export_succeeded(key, sync_id)
         context.log.info(
             f"{key}: exported {result.rows} rows in {len(result.files)} files "
@@ -272,7 +272,7 @@ def events_export(
         )
     _settle_syncs(context, engine, batch, set(syncs))
     # In the export's own step: a separate check step would be one more process
-    # per run under the multiprocess executor (a dozen per 365-day backfill).
+    # per run under the multiprocess executor (6 more per 365-day backfill).
     freshness = evaluate_freshness(store)
     yield dg.AssetCheckResult(
         check_name=FRESHNESS_CHECK,

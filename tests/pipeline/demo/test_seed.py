@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from assets.event_schema import EVENT_TYPES
 from pipeline.demo.seed import DEMO_SYNC_ID, DEMO_WORKSPACE_ID, seed_demo
-from pipeline.ingest.rules import validate_event
+from pipeline.ingest import validate_event
 from pipeline.syncs.config import get_sync
 from pipeline.workspaces import authenticate
 from resources.clock import US_PER_DAY, day_bounds_us, from_us
@@ -87,7 +87,7 @@ def test_demo_seed_content(engine: Engine, es_home: Path) -> None:
     sync = get_sync(engine, DEMO_SYNC_ID)
     assert sync.workspace_id == DEMO_WORKSPACE_ID
     assert sync.formats == ["parquet", "jsonl"]
-    assert (sync.compression, sync.backfill_days) == ("zstd", 14)
+    assert (sync.compression, sync.backfill_days) == ("auto", 14)
     assert sync.destination == f"file://{es_home / 'exports'}"
 
     rows = all_rows(engine)

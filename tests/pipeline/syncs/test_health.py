@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from assets import layout
 from pipeline.api import create_app
 from pipeline.cli import main
 from pipeline.syncs.config import create_sync, get_sync, list_syncs
@@ -69,7 +70,7 @@ def test_failing_destination_pauses_after_three_runs_and_resume_works(
     assert [s.id for s in list_syncs(engine, enabled_only=True)] == [sync.id]
     assert materialize_day(instance, resources, YESTERDAY, sync.id).success
     assert get_sync(engine, sync.id).consecutive_failures == 0
-    assert (blocker / "out" / sync.id / "events" / f"date={YESTERDAY}" / "_manifest.json").exists()
+    assert (blocker / "out" / layout.manifest_key(sync.id, YESTERDAY)).exists()
     unknown = CliRunner().invoke(main, ["sync", "resume", "sync_nope"])
     assert unknown.exit_code == 2 and "sync_nope" in unknown.output
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete
 
-from assets.export import export_day, record_export
+from assets.export import export_day
+from assets.ledger import record_export
 from assets.staging import stage_day
 from pipeline.syncs.config import create_sync
 from pipeline.syncs.resync import plan_resync

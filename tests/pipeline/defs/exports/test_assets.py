@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pyarrow.parquet as pq
 
+from assets import layout
 from pipeline.definitions import defs
 from pipeline.defs.exports.partitions import partition_key
 from pipeline.syncs.config import create_sync
@@ -29,7 +30,7 @@ def test_a_day_that_fails_its_blocking_check_is_not_exported(engine, instance, r
     assert [e.step_key for e in failed] == ["events_export"]
     message = failed[0].step_failure_data.error.message
     assert f"{DAY}|{sync.id}: blocked: 20 of 100 rows invalid (20.0%)" in message
-    assert not (out / sync.id / "events").exists()
+    assert not (out / sync.id).exists()
     evals = {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
         for e in result.all_events
@@ -56,10 +57,7 @@ def test_a_day_that_fails_its_blocking_check_is_not_exported(engine, instance, r
         run_config={"ops": {"events_daily": {"config": {"max_invalid_share": 0.25}}}},
     )
     assert result.success
-    assert (
-        pq.read_table(out / sync.id / "events" / f"date={DAY}" / "part-00000.parquet").num_rows
-        == 80
-    )
+    assert pq.read_table(out / layout.part_key(sync.id, "parquet", DAY, "zstd")).num_rows == 80
 
 
 def test_ranged_run_exports_each_day_with_its_own_metadata(engine, instance, resources, tmp_path):
@@ -81,7 +79,7 @@ def test_ranged_run_exports_each_day_with_its_own_metadata(engine, instance, res
     )
     assert result.success
     for n, day in enumerate(days):
-        table = pq.read_table(out / sync.id / "events" / f"date={day}" / "part-00000.parquet")
+        table = pq.read_table(out / layout.part_key(sync.id, "parquet", day, "zstd"))
         assert table.num_rows == 10 + n
         for asset, field in (("events_export", "rows"), ("events_daily", "rows_extracted")):
             rec = instance.fetch_materializations(

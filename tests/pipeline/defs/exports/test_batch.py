@@ -11,6 +11,7 @@ import dagster as dg
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from assets import layout
 from pipeline.api import create_app
 from pipeline.cli import main
 from pipeline.definitions import defs
@@ -66,7 +67,7 @@ def test_a_day_above_the_invalid_limit_fails_alone_and_the_batch_exports_the_res
     assert "1 of 5 days not exported, 4 exported" in failures["events_export"]
     assert f"{BAD}|{sync.id}: blocked: 10 of 50 rows invalid (20.0%)" in failures["events_export"]
     # The files: every day but the bad one.
-    exported = sorted(p.name for p in (out / sync.id / "events").iterdir())
+    exported = sorted(p.name for p in (out / layout.data_folder(sync.id, "parquet")).iterdir())
     assert exported == [f"date={d}" for d in DAYS if d != BAD]
     # The UI's partition view: four exported, the bad day failed; staging materialized all.
     keys = {d: str(partition_key(d, sync.id)) for d in DAYS}
@@ -115,8 +116,9 @@ def test_a_day_the_destination_refuses_fails_alone(engine, instance, tmp_path):
     for day in DAYS:
         insert_day(engine, ws, day, 20)
     # A file where the bad day's folder must go: only that day's write fails.
-    (out / sync.id / "events").mkdir(parents=True)
-    (out / sync.id / "events" / f"date={BAD}").write_text("in the way")
+    blocked = out / layout.day_folder(sync.id, "parquet", BAD).rstrip("/")
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("in the way")
 
     result = _ranged_run(instance, sync.id)
 

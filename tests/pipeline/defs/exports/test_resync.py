@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from assets import layout
 from assets.extract import day_fingerprints
 from pipeline.cli import main
 from pipeline.defs.exports.assets import events_daily, events_export
@@ -125,18 +126,17 @@ def test_late_events_in_three_old_days_are_resynced_exactly(engine, instance, re
                     {"w": ws, **dict(zip("ab", _bounds(day), strict=True))},
                 )
             }
-            folder = out / sync.id / "events" / f"date={day}"
-            ids = pq.read_table(folder / "part-00000.parquet").column("event_id").to_pylist()
+            parquet = out / layout.part_key(sync.id, "parquet", day, "zstd")
+            ids = pq.read_table(parquet).column("event_id").to_pylist()
             assert len(ids) == len(set(ids)) == len(store_ids)  # every row, once
             assert set(ids) == store_ids
-            lines = (folder / "part-00000.jsonl.zst").exists()
-            assert lines  # the second format was replaced too
-            assert sorted(p.name for p in folder.iterdir()) == [
-                "_manifest.json",
-                "part-00000.jsonl.zst",
-                "part-00000.parquet",
-            ]
-            manifest = json.loads((folder / "_manifest.json").read_text())
+            # the second format was replaced too, and each folder holds its one part
+            for fmt, codec in (("parquet", "zstd"), ("jsonl", "gzip")):
+                folder = out / layout.day_folder(sync.id, fmt, day)
+                assert [p.name for p in folder.iterdir()] == [
+                    layout.part_key(sync.id, fmt, day, codec).rsplit("/", 1)[1]
+                ]
+            manifest = json.loads((out / layout.manifest_key(sync.id, day)).read_text())
             assert manifest["rows"] == len(store_ids)
             fp, row = fps[day], after[day]
             assert (row.source_rows, row.source_max_received_at, row.source_checksum) == (

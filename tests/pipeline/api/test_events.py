@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +13,7 @@ from sqlalchemy import Engine, select, text
 from pipeline.api import create_app
 from pipeline.workspaces import create_workspace, revoke_key
 from resources.schema import events
-
-VENV_BIN = Path(sys.executable).parent
+from tests.pipeline.api.server import api_server
 
 
 def ev(event_id: str, **over: Any) -> dict[str, Any]:
@@ -125,20 +118,33 @@ def test_oversize_or_malformed_body_is_422(client: TestClient, engine: Engine, k
 
 def test_healthz_and_openapi(client: TestClient) -> None:
     r = client.get("/healthz")
-    assert (r.status_code, r.json()["status"], r.json()["database"]) == (200, "ok", "ok")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
     spec = client.get("/openapi.json").json()
     assert spec["info"]["title"] == "eventsync"
     assert "/v1/events" in spec["paths"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
 
 
-def test_healthz_reports_an_unmigrated_store(tmp_path: Path) -> None:
+def test_healthz_says_not_ok_and_logs_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from resources.store import engine_for
 
     empty = engine_for(f"sqlite:///{tmp_path / 'empty.db'}")
     r = TestClient(create_app(empty)).get("/healthz")
-    assert r.status_code == 503
-    assert "no such table: workspaces" in r.json()["database"]
+    assert (r.status_code, r.json()) == (503, {"status": "not ok"})
+    assert "no such table: workspaces" in caplog.text  # the reason is in the server log
+
+
+def test_healthz_reveals_no_connection_detail(pg_store_url: str) -> None:
+    from sqlalchemy import make_url
+
+    from resources.store import engine_for
+
+    url = make_url(pg_store_url)
+    down = engine_for(url.set(port=1).render_as_string(hide_password=False))
+    r = TestClient(create_app(down)).get("/healthz")
+    assert (r.status_code, r.json()) == (503, {"status": "not ok"})
+    for secret in (url.host, "port 1", url.username, url.database):
+        assert str(secret) not in r.text
 
 
 def test_database_holds_no_plaintext_api_key(engine: Engine, es_home: Path, key: str) -> None:
@@ -153,55 +159,18 @@ def test_database_holds_no_plaintext_api_key(engine: Engine, es_home: Path, key:
     assert secret.encode() not in raw
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_eventsync_api_serves_over_http(engine: Engine, es_home: Path, key: str) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(es_home),
-        "EVENTSYNC_DATABASE_URL": os.environ["EVENTSYNC_DATABASE_URL"],
-    }
-    log = (es_home / "api.log").open("w+")
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "eventsync"), "api", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"eventsync api did not come up on {base}: {log.read()[-2000:]}")
-            time.sleep(0.2)
+    with api_server(es_home) as server:
         r = httpx.post(
-            f"{base}/v1/events", json={"events": [ev("over-http")]}, headers=bearer(key), timeout=10
+            f"{server.base}/v1/events",
+            json={"events": [ev("over-http")]},
+            headers=bearer(key),
+            timeout=10,
         )
         assert r.status_code == 200
         assert r.json() == {"accepted": 1, "rejected": []}
         with engine.connect() as conn:
             assert conn.execute(select(events.c.event_id)).scalars().all() == ["over-http"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.seek(0)
-        output = log.read()
-        log.close()
+    output = server.log()
     assert key.split("_", 2)[2] not in output  # keys never reach the log
     assert "POST /v1/events" in output

@@ -1,6 +1,6 @@
-"""The export slice through a real Dagster instance: what one materialized day writes
-(files, manifest, quarantine, metadata, ledger) and re-exports of it. Checks, batches,
-schedules and sensors: tests/pipeline/defs/exports/."""
+"""The export slice through a real Dagster instance to a local folder: what one
+materialized day writes (files, manifest, quarantine, metadata, ledger) and re-exports
+of it. Checks, batches, schedules and sensors: tests/pipeline/defs/exports/."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from assets import layout
 from pipeline.defs.exports.partitions import partition_key
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
@@ -23,7 +24,7 @@ from resources.schema import export_ledger, export_subjects
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import materialize_day
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAY = "2026-11-20"
 
 
@@ -65,8 +66,7 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
     result = materialize_day(instance, resources, DAY, sync.id)
     assert result.success
 
-    day_dir = out / sync.id / "events" / f"date={DAY}"
-    manifest = json.loads((day_dir / "_manifest.json").read_text())
+    manifest = json.loads((out / layout.manifest_key(sync.id, DAY)).read_text())
     # What the store holds for the workspace, day and filter, independently computed.
     with sqlite3.connect(engine.url.database) as db:
         store_ids = {
@@ -79,22 +79,22 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
         }
     con = duckdb.connect()
     invalid = {f"{ws}-{DAY}-{i:06d}" for i in (0, 5, 10, 15)}
-    parquet = pq.read_table(day_dir / "part-00000.parquet")
+    parquet = pq.read_table(out / layout.part_key(sync.id, "parquet", DAY, "zstd"))
     exported_ids = set(parquet.column("event_id").to_pylist())
     assert exported_ids == store_ids - invalid
     assert parquet.num_rows == len(exported_ids)  # no duplicates
-    # DuckDB reads the hive layout, the CSV and the JSON lines with the same rows.
-    glob = f"{out}/{sync.id}/events/*/*"
+    # DuckDB reads each format's hive folder with the same rows.
+    glob = f"{out}/{sync.id}/{{}}/events/*/*"
     assert con.execute(
-        f"SELECT count(*) FROM read_parquet('{glob}.parquet', hive_partitioning=1) "
+        f"SELECT count(*) FROM read_parquet('{glob.format('parquet')}', hive_partitioning=1) "
         f"WHERE date = '{DAY}'"
     ).fetchone()[0] == len(exported_ids)
     assert con.execute(
-        f"SELECT count(DISTINCT event_id) FROM read_csv('{glob}.csv.zst')"
+        f"SELECT count(DISTINCT event_id) FROM read_csv('{glob.format('csv')}')"
     ).fetchone()[0] == len(exported_ids)
-    assert con.execute(f"SELECT count(*) FROM read_json('{glob}.jsonl.zst')").fetchone()[0] == len(
-        exported_ids
-    )
+    assert con.execute(f"SELECT count(*) FROM read_json('{glob.format('jsonl')}')").fetchone()[
+        0
+    ] == len(exported_ids)
     assert str(parquet.schema.field("occurred_at").type) == "timestamp[us, tz=UTC]"
 
     # Quarantine: every invalid row with its reason; exported + quarantined = extracted.
@@ -109,10 +109,11 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
     assert reasons[f"{ws}-{DAY}-000015"] == "user_id empty or longer than 256"
     assert manifest["rows"] + manifest["quarantined"] == len(store_ids)
     assert manifest["rows"] == len(exported_ids)
-    assert [f["key"].rsplit("/", 1)[1] for f in manifest["files"]] == [
-        "part-00000.parquet",
-        "part-00000.csv.zst",
-        "part-00000.jsonl.zst",
+    # the default compression: zstd inside Parquet, gzip for CSV and JSON lines
+    assert [f["key"] for f in manifest["files"]] == [
+        f"{sync.id}/parquet/events/date={DAY}/part-00000.parquet",
+        f"{sync.id}/csv/events/date={DAY}/part-00000.csv.gz",
+        f"{sync.id}/jsonl/events/date={DAY}/part-00000.jsonl.gz",
     ]
     for f in manifest["files"]:
         data = (out / f["key"]).read_bytes()
@@ -168,7 +169,7 @@ def test_rematerializing_a_day_is_byte_identical_without_duplicates(
     assert materialize_day(instance, resources, DAY, sync.id).success
     assert _files(out) == first
     table = ds.dataset(
-        sorted((out / sync.id / "events").rglob("*.parquet")), format="parquet"
+        str(out / layout.data_folder(sync.id, "parquet")), format="parquet", partitioning="hive"
     ).to_table()
     assert table.num_rows == 120 == len(set(table.column("event_id").to_pylist()))
 
@@ -184,5 +185,8 @@ def test_reexport_after_format_change_leaves_only_manifest_files(
     update_sync(engine, sync.id, formats=["parquet"], compression="zstd")
     insert_day(engine, ws, DAY, 0)
     assert materialize_day(instance, resources, DAY, sync.id).success
-    day_dir = out / sync.id / "events" / f"date={DAY}"
-    assert sorted(p.name for p in day_dir.iterdir()) == ["_manifest.json", "part-00000.parquet"]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert [f for f in files if "/_schema." not in f] == [
+        layout.manifest_key(sync.id, DAY),
+        layout.part_key(sync.id, "parquet", DAY, "zstd"),
+    ]

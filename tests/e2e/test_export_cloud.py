@@ -9,19 +9,18 @@ import io
 import json
 from urllib.parse import urlsplit
 
-import dagster as dg
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from pipeline.defs.exports.assets import events_daily, events_export
-from pipeline.defs.exports.partitions import partition_key
+from assets import layout
 from pipeline.defs.resources import build_resources
-from pipeline.ingest.rules import insert_event_rows
+from pipeline.ingest import insert_event_rows
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from tests.factories import event_row, insert_day
+from tests.fixtures.dagster_env import materialize_day
 
 DAY = "2026-11-20"
 
@@ -34,14 +33,7 @@ def cloud_env(s3_env, fake_gcs, monkeypatch):
 
 
 def export(instance, sync_id: str, day: str = DAY) -> None:
-    instance.add_dynamic_partitions("sync", [sync_id])
-    result = dg.materialize(
-        [events_daily, events_export],
-        partition_key=str(partition_key(day, sync_id)),
-        instance=instance,
-        resources=build_resources(),
-    )
-    assert result.success
+    assert materialize_day(instance, build_resources(), day, sync_id).success
 
 
 def rows(table) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -78,16 +70,20 @@ def test_day_on_s3_and_gcs_matches_the_local_export(
         export(instance, sync.id)
 
     expected = rows(
-        pq.read_table(
-            tmp_path / "local" / local.id / "events" / f"date={DAY}" / "part-00000.parquet"
-        )
+        pq.read_table(tmp_path / "local" / layout.part_key(local.id, "parquet", DAY, "zstd"))
     )
     assert len(expected) == 299  # the broken row is quarantined
 
     # S3, read with pyarrow's own S3 filesystem
-    s3_day = f"{s3_bucket}/eventsync/{s3.id}/events/date={DAY}"
-    got = pq.read_table(f"{s3_day}/part-00000.parquet", filesystem=s3fs(moto))
-    assert rows(got) == expected
+    # the sync's Parquet folder, read as a hive-partitioned dataset
+    got = ds.dataset(
+        f"{s3_bucket}/eventsync/{layout.data_folder(s3.id, 'parquet')}",
+        filesystem=s3fs(moto),
+        format="parquet",
+        partitioning="hive",
+    ).to_table()
+    assert rows(got.drop_columns(["date"])) == expected
+    assert set(got.column("date").to_pylist()) == {DAY}
     admin = moto.client()
     listed = admin.list_objects_v2(Bucket=s3_bucket, Prefix=f"eventsync/{s3.id}/")["Contents"]
     assert listed
@@ -97,9 +93,9 @@ def test_day_on_s3_and_gcs_matches_the_local_export(
             "Key"
         ]
     manifest = json.loads(
-        admin.get_object(
-            Bucket=s3_bucket, Key=f"eventsync/{s3.id}/events/date={DAY}/_manifest.json"
-        )["Body"].read()
+        admin.get_object(Bucket=s3_bucket, Key=f"eventsync/{layout.manifest_key(s3.id, DAY)}")[
+            "Body"
+        ].read()
     )
     for f in manifest["files"]:
         body = admin.get_object(Bucket=s3_bucket, Key=f"eventsync/{f['key']}")["Body"].read()
@@ -108,13 +104,11 @@ def test_day_on_s3_and_gcs_matches_the_local_export(
     # GCS, read with the google-cloud-storage client
     bucket = gcs.client().bucket(gcs_bucket)
     data = bucket.blob(
-        f"eventsync/{gs.id}/events/date={DAY}/part-00000.parquet"
+        f"eventsync/{layout.part_key(gs.id, 'parquet', DAY, 'zstd')}"
     ).download_as_bytes()
     assert rows(pq.read_table(io.BytesIO(data))) == expected
-    names = {
-        b.name for b in gcs.client().list_blobs(gcs_bucket, prefix=f"eventsync/{gs.id}/events/")
-    }
-    assert f"eventsync/{gs.id}/events/date={DAY}/_manifest.json" in names
+    names = {b.name for b in gcs.client().list_blobs(gcs_bucket, prefix=f"eventsync/{gs.id}/")}
+    assert f"eventsync/{layout.manifest_key(gs.id, DAY)}" in names
 
 
 def test_reexport_after_rows_changed_leaves_only_new_files_and_no_duplicates(
@@ -131,19 +125,22 @@ def test_reexport_after_rows_changed_leaves_only_new_files_and_no_duplicates(
     export(instance, sync.id)
 
     admin = moto.client()
-    prefix = f"x/{sync.id}/events/date={DAY}/"
+    part = layout.part_key(sync.id, "parquet", DAY, "zstd")
     keys = sorted(
-        o["Key"] for o in admin.list_objects_v2(Bucket=s3_bucket, Prefix=prefix)["Contents"]
+        o["Key"]
+        for o in admin.list_objects_v2(Bucket=s3_bucket, Prefix=f"x/{sync.id}/")["Contents"]
+        if "/_schema." not in o["Key"]
     )
-    assert keys == [prefix + "_manifest.json", prefix + "part-00000.parquet"]
+    assert keys == [f"x/{layout.manifest_key(sync.id, DAY)}", f"x/{part}"]
     manifest = json.loads(
-        admin.get_object(Bucket=s3_bucket, Key=prefix + "_manifest.json")["Body"].read()
+        admin.get_object(Bucket=s3_bucket, Key=f"x/{layout.manifest_key(sync.id, DAY)}")[
+            "Body"
+        ].read()
     )
-    assert manifest["rows"] == 140 and [f["key"] for f in manifest["files"]] == [
-        f"{sync.id}/events/date={DAY}/part-00000.parquet"
-    ]
+    assert manifest["rows"] == 140 and [f["key"] for f in manifest["files"]] == [part]
     # every file under the day, read by pyarrow: 140 distinct events, no duplicates
-    table = ds.dataset(f"{s3_bucket}/{prefix}", filesystem=s3fs(moto), format="parquet").to_table()
+    folder = f"{s3_bucket}/x/{layout.day_folder(sync.id, 'parquet', DAY)}"
+    table = ds.dataset(folder, filesystem=s3fs(moto), format="parquet").to_table()
     ids = table.column("event_id").to_pylist()
     assert len(ids) == len(set(ids)) == 140
 
@@ -162,14 +159,15 @@ def test_write_only_s3_export_keeps_manifest_consistent(engine, instance, moto_i
     export(instance, sync.id)  # cannot delete the old jsonl part: it stays, unreferenced
 
     admin = moto_iam.admin_client()
-    prefix = f"exports/{sync.id}/events/date={DAY}/"
-    keys = {
-        o["Key"] for o in admin.list_objects_v2(Bucket=moto_iam.bucket, Prefix=prefix)["Contents"]
-    }
-    assert prefix + "part-00000.jsonl.zst" in keys  # stale, kept (no delete permission)
+    listed = admin.list_objects_v2(Bucket=moto_iam.bucket, Prefix=f"exports/{sync.id}/")
+    keys = {o["Key"] for o in listed["Contents"]}
+    stale = f"exports/{layout.part_key(sync.id, 'jsonl', DAY, 'gzip')}"
+    assert stale in keys  # stale, kept (no delete permission)
     manifest = json.loads(
-        admin.get_object(Bucket=moto_iam.bucket, Key=prefix + "_manifest.json")["Body"].read()
+        admin.get_object(
+            Bucket=moto_iam.bucket, Key=f"exports/{layout.manifest_key(sync.id, DAY)}"
+        )["Body"].read()
     )
     assert [f["key"] for f in manifest["files"]] == [
-        f"{sync.id}/events/date={DAY}/part-00000.parquet"
+        layout.part_key(sync.id, "parquet", DAY, "zstd")
     ]

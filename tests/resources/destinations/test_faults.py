@@ -1,13 +1,13 @@
 """Faults between eventsync and real servers: a proxy on 127.0.0.1 (tests/faultproxy.py)
-in front of moto_server / fake-gcs-server answers 503 SlowDown, resets connections
-before forwarding, or forwards and then drops the response."""
+in front of moto_server, Ceph radosgw or fake-gcs-server answers 503 SlowDown, resets
+connections before forwarding, or forwards and then drops the response. Every fault
+injected is one retry the destination counts (``dest.retries``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from tests.faultproxy import (
     Respond,
     random_faults,
 )
+from tests.fixtures.s3_servers import SMALL_MULTIPART, S3Target
 
 MiB = 1024 * 1024
 
@@ -40,67 +41,49 @@ def is_upload_part(req: Request) -> bool:
     return req.method == "PUT" and "partNumber" in req.query
 
 
-def test_s3_faults_still_end_in_one_intact_copy(moto_server, s3_bucket, s3_settings, tmp_path):
+def test_s3_faults_still_end_in_one_intact_copy(
+    s3_server: S3Target, s3_target_bucket: str, tmp_path: Path
+) -> None:
     expected: dict[str, bytes] = {}
     big = os.urandom(12 * MiB + 5)
     (tmp_path / "big").write_bytes(big)
-    with FaultProxy(moto_server.url, plan=random_faults(0.3, seed=11)) as proxy:
-        dest = open_destination(
-            f"s3://{s3_bucket}/f",
-            {},
+    with FaultProxy(s3_server.url, plan=random_faults(0.3, seed=11)) as proxy:
+        dest = s3_server.destination(
+            s3_server.rw,
+            s3_target_bucket,
+            prefix="f",
             sync_id="sync_f",
-            settings=via(s3_settings, proxy, max_attempts=12),
+            options={"sse": "aws:kms", "kms_key_id": s3_server.kms_key_id},
+            s3_endpoint_url=proxy.url,
+            max_attempts=12,
+            **SMALL_MULTIPART,
         )
         for i in range(30):
             body = f"object {i} ".encode() * (i + 1)
-            dest.put_bytes(f"day/part-{i:05d}.jsonl", body)
+            assert dest.put_bytes(f"day/part-{i:05d}.jsonl", body).encryption == "aws:kms"
             expected[f"f/day/part-{i:05d}.jsonl"] = body
         dest.put_file("day/big.parquet", tmp_path / "big")
         expected["f/day/big.parquet"] = big
         dest.put_bytes("day/_manifest.json", b'{"ok": true}', create_only=True)
         expected["f/day/_manifest.json"] = b'{"ok": true}'
 
-    # every kind of fault happened, and retries absorbed them
-    for action in (SLOWDOWN, RESET_BEFORE, RESET_AFTER):
-        assert proxy.count(action) > 0, action
-    admin = moto_server.client()
-    listed = admin.list_objects_v2(Bucket=s3_bucket, Prefix="f/")
+    # every kind of fault happened, and each one cost exactly one retry
+    faults = {action: proxy.count(action) for action in (SLOWDOWN, RESET_BEFORE, RESET_AFTER)}
+    assert all(faults.values()), faults
+    assert dest.retries.total == sum(faults.values()), (dest.retries.by_code, faults)
+    assert dest.retries.by_code["SlowDown"] == faults[SLOWDOWN]
+    admin = s3_server.client()
+    listed = admin.list_objects_v2(Bucket=s3_target_bucket, Prefix="f/")
     assert sorted(o["Key"] for o in listed["Contents"]) == sorted(expected)  # exactly these, once
     for key, body in expected.items():
-        got = admin.get_object(Bucket=s3_bucket, Key=key)
+        got = admin.get_object(Bucket=s3_target_bucket, Key=key)
         assert hashlib.sha256(got["Body"].read()).digest() == hashlib.sha256(body).digest(), key
-        assert got["ServerSideEncryption"] == "AES256"
-    assert not admin.list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
-
-
-def test_s3_failure_in_the_middle_of_multipart_leaves_no_upload(
-    moto_server, s3_bucket, s3_settings, tmp_path
-):
-    (tmp_path / "big").write_bytes(os.urandom(16 * MiB))
-    seen = 0
-    lock = threading.Lock()
-
-    def plan(req: Request) -> str | None:
-        nonlocal seen
-        if is_upload_part(req):
-            with lock:
-                seen += 1
-                return RESET_BEFORE if seen > 2 else None  # part 3 never gets through
-        return None
-
-    with FaultProxy(moto_server.url, plan=plan) as proxy:
-        dest = open_destination(
-            f"s3://{s3_bucket}/m",
-            {},
-            sync_id="sync_mid",
-            settings=via(s3_settings, proxy, max_attempts=3),
-        )
-        with pytest.raises(DestinationError, match=r"sync sync_mid.*part 3"):
-            dest.put_file("day/big.parquet", tmp_path / "big")
-    assert any(r.method == "DELETE" and "uploadId" in r.query for r in proxy.records)  # aborted
-    admin = moto_server.client()
-    assert not admin.list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
-    assert "Contents" not in admin.list_objects_v2(Bucket=s3_bucket, Prefix="m/")
+        assert got["ServerSideEncryption"] == "aws:kms"
+    assert not s3_server.uploads(s3_target_bucket)
+    print(
+        f"{s3_server.name}: {len(proxy.records)} requests, faults {faults}, "
+        f"retries {dict(dest.retries.by_code)}"
+    )
 
 
 def test_s3_file_shrinking_during_upload_aborts(moto_server, s3_bucket, s3_settings, tmp_path):
@@ -144,6 +127,7 @@ def test_s3_kms_refusal_fails_at_once_with_named_cause(moto_server, s3_bucket, s
         with pytest.raises(DestinationError) as info:
             dest.put_bytes("x", b"v")
     msg = str(info.value)
+    assert info.value.reason == "kms_key_refused"
     assert "sync sync_kms" in msg and s3_bucket in msg and "the KMS key does not exist" in msg
     assert len([r for r in proxy.records if r.method == "PUT"]) == 1  # permanent: not retried
 
@@ -156,9 +140,10 @@ def test_s3_throttling_is_retried_with_bounded_attempts(moto_server, s3_bucket, 
             sync_id="sync_thr",
             settings=via(s3_settings, proxy, max_attempts=4),
         )
-        with pytest.raises(DestinationError, match=r"sync sync_thr.*SlowDown"):
+        with pytest.raises(DestinationError, match=r"sync sync_thr.*SlowDown") as info:
             dest.put_bytes("x", b"v")
-    assert len(proxy.records) == 4
+    assert info.value.reason == "throttled"
+    assert len(proxy.records) == 4 and dest.retries.by_code == {"SlowDown": 3}
 
 
 # --- GCS ------------------------------------------------------------------------------
@@ -207,7 +192,12 @@ def test_gcs_faults_still_end_in_one_intact_copy(fake_gcs, gcs_bucket, tmp_path)
         expected["f/day/big.parquet"] = big
         dest.put_bytes("_deletions/req-1.json", b"{}", create_only=True)
         expected["f/_deletions/req-1.json"] = b"{}"
-    assert proxy.count("503") > 0 and proxy.count(RESET_BEFORE) > 0 and proxy.count(RESET_AFTER) > 0
+    faults = {action: proxy.count(action) for action in ("503", RESET_BEFORE, RESET_AFTER)}
+    assert all(faults.values()), faults
+    assert dest.retries.total == sum(faults.values()), (dest.retries.by_code, faults)
+    print(
+        f"gcs: {len(proxy.records)} requests, faults {faults}, retries {dict(dest.retries.by_code)}"
+    )
     client = fake_gcs.client()
     names = sorted(b.name for b in client.list_blobs(gcs_bucket, prefix="f/"))
     assert names == sorted(expected)

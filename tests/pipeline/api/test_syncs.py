@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from assets.export import export_day, record_export, record_failure
+from assets.export import export_day
+from assets.ledger import record_export, record_failure
 from assets.staging import stage_day
 from pipeline.api import create_app
 from pipeline.syncs.config import create_sync
@@ -94,14 +95,33 @@ def test_days_are_404_across_workspaces_and_bad_ranges_are_named(setup):
     bad = client.get(
         f"/v1/syncs/{sync_a.id}/days", params={"from": "2026-13-01"}, headers=_auth(a.api_key)
     )
-    assert bad.status_code == 422 and "2026-13-01" in bad.json()["detail"]
+    # ConfigError is a 422 with the request-validation body: message + detail list
+    assert bad.status_code == 422 and "2026-13-01" in bad.json()["message"]
+    assert bad.json()["detail"][0]["loc"] == ["from"]
     reversed_ = client.get(
         f"/v1/syncs/{sync_a.id}/days", params={"from": D1, "to": D3}, headers=_auth(a.api_key)
     )
-    assert reversed_.status_code == 422 and "after" in reversed_.json()["detail"]
+    assert reversed_.status_code == 422 and "after" in reversed_.json()["message"]
     too_long = client.get(
         f"/v1/syncs/{sync_a.id}/days",
         params={"from": "2024-01-01", "to": D1},
         headers=_auth(a.api_key),
     )
-    assert too_long.status_code == 422 and "at most 366 days" in too_long.json()["detail"]
+    assert too_long.status_code == 422 and "at most 366 days" in too_long.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"from": "0001-01-01"}, "from: must be between 2000-01-01"),
+        ({"from": "0001-01-01", "to": "0001-01-05"}, "must be between 2000-01-01"),
+        ({"to": "9999-12-31"}, "to: must be between"),
+        ({"from": "garbage"}, "from: not a UTC day"),
+        ({"to": "2026-02-30"}, "to: not a UTC day"),
+    ],
+)
+def test_out_of_range_or_garbage_days_are_422_not_500(setup, params: dict, named: str):
+    client, a, _b, sync_a, _ = setup
+    r = client.get(f"/v1/syncs/{sync_a.id}/days", params=params, headers=_auth(a.api_key))
+    assert r.status_code == 422, r.text
+    assert named in r.json()["message"]

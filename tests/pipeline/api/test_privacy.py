@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from pipeline.api import create_app
-from pipeline.api.privacy import TokenBucket
+from pipeline.api.ratelimit import TokenBucket
 from pipeline.privacy import ledger
 from pipeline.workspaces import create_workspace
 from resources.schema import privacy_request_log, privacy_requests
@@ -50,7 +50,7 @@ def count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
         ("/v1/privacy/erasures", {"user_ids": []}, 422, "at least one id"),
         ("/v1/privacy/erasures", {"users": ["a"]}, 422, "Extra inputs"),
         ("/v1/privacy/erasures", {"user_ids": "abc"}, 422, "valid list"),
-        ("/v1/privacy/erasures", {"user_ids": ["  "]}, 400, "must not be empty"),
+        ("/v1/privacy/erasures", {"user_ids": ["  "]}, 422, "must not be empty"),
         ("/v1/privacy/access-exports", {"user_id": "a", "company_id": "b"}, 422, "exactly one"),
         ("/v1/privacy/access-exports", {}, 422, "exactly one"),
         ("/v1/privacy/access-exports", {"user_id": ""}, 422, "at least 1 character"),

@@ -1,0 +1,208 @@
+"""The export ledger (one row per exported day: status, files, numbers, source
+fingerprint) and the subject -> days index erasure uses to find the exported days
+that hold a user or company."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+
+from assets.duck import duck
+from assets.formats.text import sql_path
+from resources.clock import now_iso
+from resources.schema import export_ledger, export_subjects
+
+if TYPE_CHECKING:
+    from assets.export import ExportResult
+    from assets.staging import StageResult
+
+_CHUNK = 500
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _day(table: Any, sync_id: str, day: str) -> Any:
+    return and_(table.c.sync_id == sync_id, table.c.day == day)
+
+
+def subjects_of(staged: Path) -> list[tuple[str, str]]:
+    """(subject type, id) of every user and company in a staged file."""
+    src = f"read_parquet({sql_path(staged)})"
+    return (
+        duck()
+        .sql(
+            f"SELECT DISTINCT 'user' AS t, user_id AS id FROM {src}"
+            f" UNION SELECT DISTINCT 'company', company_id FROM {src} WHERE company_id IS NOT NULL"
+        )
+        .fetchall()
+    )
+
+
+def index_subjects_ahead(engine: Engine, stage: StageResult) -> list[tuple[str, str]]:
+    """Write-ahead: add the staged day's subjects to the day's index before any of its
+    files is uploaded (a union: files of an earlier export may still be there). An
+    export killed after this point leaves a day an erasure will visit."""
+    sync_id, day = stage.sync_id, stage.day
+    subjects = subjects_of(Path(stage.staged_path))
+    with engine.begin() as conn:
+        known = set(
+            conn.execute(
+                select(export_subjects.c.subject_type, export_subjects.c.subject_id).where(
+                    _day(export_subjects, sync_id, day)
+                )
+            ).all()
+        )
+        rows = [
+            {"sync_id": sync_id, "day": day, "subject_type": t, "subject_id": i}
+            for t, i in subjects
+            if (t, i) not in known
+        ]
+        for start in range(0, len(rows), 10_000):
+            conn.execute(insert(export_subjects), rows[start : start + 10_000])
+    return subjects
+
+
+def record_export(
+    engine: Engine,
+    stage: StageResult,
+    result: ExportResult,
+    subjects: list[tuple[str, str]] | None = None,
+) -> None:
+    """The day's ledger row (from its manifest) and its subject index narrowed to the
+    staged file that was exported (`subjects`, when the caller read them already), in
+    one transaction."""
+    manifest = result.manifest
+    subjects = subjects if subjects is not None else subjects_of(Path(stage.staged_path))
+    sync_id, day = manifest["sync_id"], manifest["date"]
+    fp = manifest["source_fingerprint"]
+    with engine.begin() as conn:
+        conn.execute(delete(export_ledger).where(_day(export_ledger, sync_id, day)))
+        conn.execute(
+            insert(export_ledger).values(
+                sync_id=sync_id,
+                day=day,
+                workspace_id=manifest["workspace_id"],
+                export_id=manifest["export_id"],
+                status="exported",
+                rows=manifest["rows"],
+                quarantined=manifest["quarantined"],
+                bytes=sum(f["bytes"] for f in manifest["files"]),
+                files=json.dumps(manifest["files"]),
+                source_rows=fp["rows"],
+                source_max_received_at=fp["max_received_at"],
+                source_checksum=fp["checksum"],
+                error=None,
+                exported_at=now_iso(),
+            )
+        )
+        conn.execute(delete(export_subjects).where(_day(export_subjects, sync_id, day)))
+        rows = [
+            {"sync_id": sync_id, "day": day, "subject_type": t, "subject_id": i}
+            for t, i in subjects
+        ]
+        for start in range(0, len(rows), 10_000):
+            conn.execute(insert(export_subjects), rows[start : start + 10_000])
+
+
+def record_rewrite(engine: Engine, manifest: dict[str, Any]) -> None:
+    """A day rewritten by an erasure: its new export id, numbers and files."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(export_ledger)
+            .where(_day(export_ledger, manifest["sync_id"], manifest["date"]))
+            .values(
+                export_id=manifest["export_id"],
+                rows=manifest["rows"],
+                bytes=sum(f["bytes"] for f in manifest["files"]),
+                files=json.dumps(manifest["files"]),
+                exported_at=now_iso(),
+            )
+        )
+
+
+def record_failure(engine: Engine, stage: StageResult, error: str) -> None:
+    """Mark the day failed, keeping the last good export's numbers (its files are
+    still what the manifest at the destination lists)."""
+    sync_id, day = stage.sync_id, stage.day
+    with engine.begin() as conn:
+        updated = conn.execute(
+            update(export_ledger)
+            .where(_day(export_ledger, sync_id, day))
+            .values(status="failed", error=error[:2000])
+        ).rowcount
+        if not updated:
+            conn.execute(
+                insert(export_ledger).values(
+                    sync_id=sync_id,
+                    day=day,
+                    workspace_id=stage.workspace_id,
+                    export_id="",
+                    status="failed",
+                    rows=0,
+                    quarantined=stage.quarantined,
+                    bytes=0,
+                    files="[]",
+                    source_rows=0,
+                    error=error[:2000],
+                    exported_at=now_iso(),
+                )
+            )
+
+
+def exported_files(engine: Engine, sync_id: str, day: str) -> list[dict[str, Any]]:
+    """The files the ledger lists for a day (empty: none exported)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(export_ledger.c.files).where(_day(export_ledger, sync_id, day))
+        ).first()
+    return json.loads(row.files) if row is not None else []
+
+
+def _subject_clause(users: list[str], companies: list[str]) -> Any:
+    return or_(
+        *[
+            and_(export_subjects.c.subject_type == kind, export_subjects.c.subject_id.in_(chunk))
+            for kind, ids in (("user", users), ("company", companies))
+            for chunk in _chunks(ids)
+        ]
+    )
+
+
+def days_for_subjects(
+    engine: Engine, sync_ids: list[str], users: list[str], companies: list[str]
+) -> dict[str, list[str]]:
+    """{sync_id: [days]} whose exported files hold any of the subjects."""
+    if not sync_ids or not (users or companies):
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(export_subjects.c.sync_id, export_subjects.c.day)
+            .where(export_subjects.c.sync_id.in_(sync_ids), _subject_clause(users, companies))
+            .distinct()
+            .order_by(export_subjects.c.sync_id, export_subjects.c.day)
+        ).all()
+    out: dict[str, list[str]] = {}
+    for sync_id, day in rows:
+        out.setdefault(sync_id, []).append(day)
+    return out
+
+
+def drop_subjects(
+    engine: Engine, sync_id: str, day: str, users: list[str], companies: list[str]
+) -> None:
+    """The day no longer holds these subjects: remove them from its index."""
+    with engine.begin() as conn:
+        for kind, ids in (("user", users), ("company", companies)):
+            for chunk in _chunks(ids):
+                conn.execute(
+                    delete(export_subjects).where(
+                        _day(export_subjects, sync_id, day),
+                        export_subjects.c.subject_type == kind,
+                        export_subjects.c.subject_id.in_(chunk),
+                    )
+                )
