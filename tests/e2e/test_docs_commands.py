@@ -9,18 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.docs_harness import (
-    ROOT,
-    Block,
-    Namespace,
-    Result,
-    Session,
-    blocks,
-    clean_env,
-    documents,
-    fresh_copy,
-    indented_commands,
-)
+from tests.e2e.docs_blocks import ROOT, Block, blocks, documents, indented_commands
+from tests.e2e.docs_harness import Namespace, Result, Session, clean_env, fresh_copy
 
 KNOWN_OPTIONS = {"skip", "background", "ready", "retry", "expect-fail"}
 # Commands that fail for a reason being fixed elsewhere, with that reason; each must
@@ -47,7 +37,7 @@ def test_commands_are_fenced_so_that_they_are_run(doc: str) -> None:
 
 
 def test_the_harness_splits_commands_as_a_shell_reads_them() -> None:
-    from tests.e2e.docs_harness import split_commands
+    from tests.e2e.docs_blocks import split_commands
 
     text = (
         "# a comment\n\nexport A=1\ncurl -s \\\n  -d x \\\n  http://h\n"
