@@ -3,17 +3,27 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: demo test lint bench install ceph clean-demo workers interop
+.PHONY: demo test lint bench install ceph clean-demo workers interop FORCE
 
-install: $(VENV)/.installed
+# The virtualenv, and .env: the project's DAGSTER_HOME for every entry point. eventsync
+# reads .env (resources/settings.py) and Dagster's CLI reads .env from the folder it runs
+# in, so `eventsync ...` and `dagster ...` run from here need nothing exported. Lines are
+# NAME=${NAME:-value}: a value exported in the shell still wins.
+install: $(VENV)/.installed .env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+# Rewritten on every install (the checkout may have moved); other lines are kept.
+.env: FORCE
+	@touch $@
+	@grep -v '^DAGSTER_HOME=' $@ > $@.tmp || true
+	@printf 'DAGSTER_HOME=$${DAGSTER_HOME:-%s}\n' "$(CURDIR)/dagster_home" >> $@.tmp
+	@mv $@.tmp $@
 
 # Ceph radosgw, the second real S3 server of the tests (tests/fixtures/ceph.py starts it):
 # installed from Debian's packages when missing and we are root; otherwise `make test`
@@ -54,6 +64,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
+# Ctrl-C stops it; `make demo` again restarts it with the same data and a new API key.
 demo: install
 	$(BIN)/python -m pipeline.demo.run
 
@@ -68,6 +79,8 @@ workers: install
 bench: install
 	$(BIN)/python -m bench.run
 
+# Everything `make demo` created under dagster_home/ (dagster.yaml stays), and the demo's
+# first partition day in .env.
 clean-demo:
-	rm -rf $(DAGSTER_HOME)/eventsync $(DAGSTER_HOME)/eventsync.db* $(DAGSTER_HOME)/storage \
-	  $(DAGSTER_HOME)/history $(DAGSTER_HOME)/schedules $(DAGSTER_HOME)/logs $(DAGSTER_HOME)/.logs_queue
+	cd dagster_home && find . -mindepth 1 -maxdepth 1 ! -name 'dagster*.yaml' -exec rm -rf {} +
+	@if [ -f .env ]; then grep -v '^EVENTSYNC_PARTITIONS_START=' .env > .env.tmp || true; mv .env.tmp .env; fi

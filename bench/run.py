@@ -256,7 +256,7 @@ def daemon_bench(work: Path, days: int, per_day: int, timeout: float) -> dict:
     try:
         with dg.DagsterInstance.get() as instance:
             t0 = time.perf_counter()
-            bid = submit_backfill(instance, sync, window, "bench backfill")
+            bid = submit_backfill(instance, sync, window, "bench backfill").backfill_id
             out["backfill_status"] = _wait_backfill(instance, bid, timeout)
             out["backfill_seconds"] = time.perf_counter() - t0
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))

@@ -6,9 +6,18 @@ the variable. Secrets (the store URL may hold a password, the Celery broker URL 
 are handed to Dagster as ``EnvVar``/``{"env": ...}`` by the wiring that uses them, so
 they never land in run config.
 
+Each variable is read from the environment, else from the project's ``.env`` file
+(written by ``make install``), which Dagster's own CLI (``dagster dev``, ``dagster
+asset materialize``...) also reads from the directory it runs in: so with nothing
+exported, the ``eventsync`` CLI, ``make demo`` and ``dagster`` commands run from the
+project all use the project's ``dagster_home/`` and event store. ``.env`` lines are
+written as ``NAME=${NAME:-value}``, so the environment wins for Dagster too.
+
 | variable | default | read by |
 |---|---|---|
 | DAGSTER_HOME | the project's ``dagster_home/`` | every entry point |
+| EVENTSYNC_DEBUG | - | the CLI shows tracebacks of unexpected errors |
+| EVENTSYNC_ENV_FILE | the project's ``.env`` | this module (environment only) |
 | EVENTSYNC_DATABASE_URL | SQLite ``$DAGSTER_HOME/eventsync.db`` | event store |
 | EVENTSYNC_DATA_DIR | ``$DAGSTER_HOME/eventsync`` | staging, quarantine, locks |
 | EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
@@ -41,15 +50,48 @@ from typing import Any
 from resources.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
 
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_BACKEND = "rpc://"
 
 
+_env_file_cache: tuple[Path, float, dict[str, str]] | None = None
+
+
+def env_file_path() -> Path:
+    """The project's .env; EVENTSYNC_ENV_FILE (environment only) names another one, e.g.
+    a missing path to ignore it (the test suite does, to be independent of a demo's)."""
+    return Path(os.environ.get("EVENTSYNC_ENV_FILE") or DEFAULT_ENV_FILE)
+
+
+def env_file() -> dict[str, str]:
+    """The .env values (interpolated against the environment, as Dagster does)."""
+    global _env_file_cache
+    path = env_file_path()
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return {}
+    if _env_file_cache is None or _env_file_cache[:2] != (path, mtime):
+        from dotenv import dotenv_values
+
+        values = {k: (v or "").strip() for k, v in dotenv_values(path).items()}
+        _env_file_cache = (path, mtime, {k: v for k, v in values.items() if v})
+    return _env_file_cache[2]
+
+
 def raw(name: str) -> str | None:
-    """The variable's value, or None when unset or empty."""
+    """The variable's value (environment, else the project's .env), or None."""
     value = os.environ.get(name, "").strip()
-    return value or None
+    return value or env_file().get(name) or None
+
+
+def source(name: str) -> str:
+    """Where a variable's value comes from, for error messages."""
+    if os.environ.get(name, "").strip():
+        return f"${name}"
+    return f"{name} in {env_file_path()}" if env_file().get(name) else f"{name} (unset)"
 
 
 def is_set(name: str) -> bool:
@@ -82,15 +124,32 @@ def number(name: str, default: float, minimum: float | None = None) -> float:
 def dagster_home() -> Path:
     """$DAGSTER_HOME, else the project's dagster_home/ folder."""
     home = raw("DAGSTER_HOME")
-    return Path(home).resolve() if home else PROJECT_ROOT / "dagster_home"
+    return Path(home).expanduser().resolve() if home else PROJECT_ROOT / "dagster_home"
+
+
+def checked_dagster_home() -> Path:
+    """DAGSTER_HOME, checked: an existing folder (with dagster.yaml for the project's
+    settings). A ConfigError naming the variable and the fix otherwise."""
+    home = dagster_home()
+    default = PROJECT_ROOT / "dagster_home"
+    fix = f"unset it to use the project's {default}, or point it at a folder with a dagster.yaml"
+    if not home.is_dir():
+        raise ConfigError(
+            "DAGSTER_HOME", f"{home} ({source('DAGSTER_HOME')}) is not a folder: {fix}"
+        )
+    return home
 
 
 def ensure_dagster_home() -> Path:
     """Set DAGSTER_HOME for this process (and its children) when unset, so the CLI and
     `make demo` use the same instance as `dagster` commands run from the project."""
-    home = dagster_home()
+    home = checked_dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def debug() -> bool:
+    return is_set("EVENTSYNC_DEBUG")
 
 
 def data_root() -> Path:

@@ -21,6 +21,10 @@ def db() -> None:
 @command
 def db_upgrade(as_json: bool) -> None:
     """Create or migrate the event store (Alembic)."""
+    from resources.settings import checked_dagster_home, raw
+
+    if not raw("EVENTSYNC_DATABASE_URL"):
+        checked_dagster_home()  # the default store goes there: it must be the right place
     url = upgrade()
     safe = url.split("@", 1)[-1] if "@" in url else url
     emit(
@@ -77,12 +81,16 @@ def key() -> None:
 )
 @click.option("--name", default=None, help="A name for people (who uses the key).")
 @click.option("--expires-in-days", type=int, default=None, help="Default: never expires.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print the key alone: KEY=$(eventsync key create ... -q)"
+)
 @command
 def key_create(
     workspace_id: str,
     scopes: tuple[str, ...],
     name: str | None,
     expires_in_days: int | None,
+    quiet: bool,
     as_json: bool,
 ) -> None:
     """Create an API key for a workspace (shown once, stored hashed)."""
@@ -98,9 +106,13 @@ def key_create(
         {**row, "api_key": plaintext},
         as_json,
         lambda d: (
-            f"key {d['id']} ({' '.join(d['scopes'])}"
-            + (f"; expires {d['expires_at']}" if d["expires_at"] else "")
-            + f")\nAPI key (shown once, store it now): {d['api_key']}"
+            d["api_key"]
+            if quiet
+            else (
+                f"key {d['id']} ({' '.join(d['scopes'])}"
+                + (f"; expires {d['expires_at']}" if d["expires_at"] else "")
+                + f")\nAPI key (shown once, store it now): {d['api_key']}"
+            )
         ),
     )
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from pipeline.cli.common import command, emit, main, open_store
+from pipeline.cli.common import command, emit, fail, main, open_store
+from resources.errors import EventsyncError
 from resources.store import upgrade
 
 
@@ -85,5 +86,9 @@ def api_cmd(host: str, port: int) -> None:
 
     from pipeline.api.app import create_app
 
+    try:  # a missing store is one clear line here, not a 500 on every request
+        open_store()
+    except EventsyncError as exc:
+        fail(str(exc), as_json=False)
     # server_header off: the API does not advertise its server software.
     uvicorn.run(create_app(), host=host, port=port, log_level="info", server_header=False)

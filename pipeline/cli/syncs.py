@@ -1,14 +1,14 @@
-"""`eventsync sync ...`: create, inspect, test, backfill, re-sync and resume syncs."""
+"""`eventsync sync ...`: create, list, show, update and test syncs (operating them:
+pipeline/cli/sync_ops.py)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
 from assets.formats import AUTO, COMPRESSIONS, FORMATS
-from pipeline.cli.common import command, emit, main, open_store
+from pipeline.cli.common import command, emit, fail, main, open_store
 
 
 # --- syncs ----------------------------------------------------------------------------
@@ -68,6 +68,11 @@ _SSE = click.Choice(["AES256", "aws:kms"])
 @click.option("--role-arn", help="IAM role to assume for this sync (external id = workspace).")
 @click.option("--gcs-kms-key-name", help="Cloud KMS key (CMEK) for gs:// destinations.")
 @click.option("--disabled", is_flag=True, help="Create without starting exports.")
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Store the sync even if the destination refuses the probe write (sync test).",
+)
 @command
 def sync_create(
     workspace_id: str,
@@ -82,11 +87,15 @@ def sync_create(
     role_arn: str | None,
     gcs_kms_key_name: str | None,
     disabled: bool,
+    no_check: bool,
     as_json: bool,
 ) -> None:
-    """Create a sync. Its destination cannot change afterwards; the new-sync sensor
+    """Create a sync. The destination is probed first, as `sync test` does (a write with
+    the configured encryption); one that refuses writes is not stored unless
+    --no-check. Its destination cannot change afterwards; the new-sync sensor
     backfills its last --backfill-days days."""
     from pipeline.syncs.config import create_sync
+    from pipeline.syncs.probe import destination_check
 
     s = create_sync(
         open_store(),
@@ -99,6 +108,7 @@ def sync_create(
         title=title,
         enabled=not disabled,
         options=_destination_options(sse, kms_key_id, role_arn, gcs_kms_key_name),
+        check=None if no_check else destination_check,
     )
     emit(s.to_dict(), as_json, lambda d: "created " + _sync_line(d))
 
@@ -174,41 +184,6 @@ def sync_update(
     emit(s.to_dict(), as_json, lambda d: "updated " + _sync_line(d))
 
 
-@sync.command("backfill")
-@click.argument("sync_id")
-@click.option("--days", type=click.IntRange(1, 365), help="Default: the sync's backfill_days.")
-@command
-def sync_backfill(sync_id: str, days: int | None, as_json: bool) -> None:
-    """Queue an asset backfill of the sync's last N closed UTC days on the Dagster
-    instance ($DAGSTER_HOME); the daemon runs it in batches of 61 days, as from the UI."""
-    from datetime import UTC, datetime
-
-    from pipeline.defs.exports.backfills import submit_backfill
-    from pipeline.defs.exports.partitions import closed_days
-    from pipeline.defs.instance import dagster_instance
-    from pipeline.syncs.config import get_sync
-
-    s = get_sync(open_store(), sync_id)
-    window = closed_days(days or s.backfill_days, datetime.now(UTC).date())
-    with dagster_instance() as instance:
-        backfill_id = submit_backfill(instance, s, window, "cli backfill")
-    data = {
-        "backfill_id": backfill_id,
-        "sync_id": s.id,
-        "days": len(window),
-        "first_day": window[0],
-        "last_day": window[-1],
-    }
-    emit(
-        data,
-        as_json,
-        lambda d: (
-            f"backfill {d['backfill_id']} queued: {d['days']} days of {d['sync_id']} "
-            f"({d['first_day']}..{d['last_day']}); the Dagster daemon runs it"
-        ),
-    )
-
-
 @sync.command("test")
 @click.argument("sync_id")
 @command
@@ -216,97 +191,10 @@ def sync_test(sync_id: str, as_json: bool) -> None:
     """Check the sync's destination before the first export: write a probe under
     _eventsync/test/ with the configured encryption; say exactly what is wrong when it
     fails (exit status 1). List/read/delete are reported for information."""
-    from pipeline.syncs.probe import run_sync_test
+    from pipeline.syncs.probe import one_line, run_sync_test
     from resources.destinations.probe import human_summary
 
     result = run_sync_test(open_store(), sync_id)
-    emit(result, as_json, human_summary)
     if not result["ok"]:
-        sys.exit(1)
-
-
-@sync.command("resync")
-@click.argument("sync_id")
-@click.option("--days", type=int, default=365, show_default=True, help="Window: 1..365 days.")
-@click.option("--dry-run", is_flag=True, help="Only report the days that changed.")
-@command
-def sync_resync(sync_id: str, days: int, dry_run: bool, as_json: bool) -> None:
-    """Re-export the days (within N days back) whose source changed since their export:
-    one fingerprint query, compared with the export ledger; queues an asset backfill of
-    exactly those days on the Dagster instance ($DAGSTER_HOME)."""
-    from pipeline.defs.exports.resync import resync_sync
-    from pipeline.syncs.config import get_sync
-    from pipeline.syncs.resync import plan_resync
-
-    if dry_run:
-        data = plan_resync(open_store(), get_sync(open_store(), sync_id), days).to_dict()
-        data["backfill_id"] = None
-    else:
-        from pipeline.defs.instance import dagster_instance
-
-        with dagster_instance() as instance:
-            data = resync_sync(open_store(), instance, sync_id, days).to_dict()
-
-    def human(d: dict) -> str:
-        head = (
-            f"{d['sync_id']}: {len(d['days'])} of {d['days_with_rows']} days with rows changed "
-            f"in {d['window'][0]}..{d['window'][1]} ({d['seconds']:.2f}s)"
-        )
-        lines = [head] + [f"  {day}: {why}" for day, why in d["reasons"].items()]
-        if d["backfill_id"]:
-            lines.append(f"backfill {d['backfill_id']} queued; the Dagster daemon runs it")
-        return "\n".join(lines)
-
-    emit(data, as_json, human)
-
-
-@sync.command("resume")
-@click.argument("sync_id")
-@command
-def sync_resume(sync_id: str, as_json: bool) -> None:
-    """Resume a sync paused after consecutive failed exports (clears the reason)."""
-    from pipeline.syncs.health import resume_sync
-
-    s = resume_sync(open_store(), sync_id)
-    emit(s.to_dict(), as_json, lambda d: f"resumed {d['id']}; failures reset to 0")
-
-
-@sync.command("status")
-@click.argument("sync_id")
-@click.option("--from", "first", default=None, help="YYYY-MM-DD (default: 30 days back)")
-@click.option("--to", "last", default=None, help="YYYY-MM-DD (default: yesterday)")
-@command
-def sync_status_cmd(sync_id: str, first: str | None, last: str | None, as_json: bool) -> None:
-    """Where the sync stands: last exported day, lag, pause reason, per-day status."""
-    from datetime import UTC, datetime, timedelta
-
-    from pipeline.syncs.config import get_sync
-    from pipeline.syncs.health import day_statuses, sync_status
-
-    s = get_sync(open_store(), sync_id)
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    days = day_statuses(
-        open_store(),
-        s,
-        first or (yesterday - timedelta(days=29)).isoformat(),
-        last or yesterday.isoformat(),
-    )
-    data = {"sync": sync_status(open_store(), s).to_dict(), "days": [d.to_dict() for d in days]}
-
-    def human(d: dict) -> str:
-        st = d["sync"]
-        lines = [
-            f"{st['sync_id']}: last exported {st['last_exported_day'] or 'never'}, "
-            f"lag {st['lag_days']} days, {'fresh' if st['fresh'] else 'STALE'}, "
-            f"{st['consecutive_failures']} failures in a row",
-        ]
-        if st["paused_reason"]:
-            lines.append(f"PAUSED: {st['paused_reason']}")
-        for day in d["days"]:
-            extra = f"{day['rows']} rows, {day['quarantined']} quarantined" if day["rows"] else ""
-            if day["error"]:
-                extra += f" error: {day['error']}"
-            lines.append(f"  {day['day']}  {day['status']:<12} {extra}".rstrip())
-        return "\n".join(lines)
-
-    emit(data, as_json, human)
+        fail(one_line(result), as_json, status=1)
+    emit(result, as_json, human_summary)

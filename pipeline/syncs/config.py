@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -114,6 +115,21 @@ def _row_to_sync(row: Any) -> Sync:
     )
 
 
+def new_sync_id() -> str:
+    return f"sync_{secrets.token_hex(6)}"
+
+
+class DestinationRefused(ConfigError):
+    """`sync create` probed the destination and could not write to it."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__("destination", f"{line} (to create the sync anyway: --no-check)")
+
+
+# (destination URI, options, sync id) -> (ok, one-line summary); see pipeline.syncs.probe
+DestinationCheck = Callable[[str, dict[str, Any], str], tuple[bool, str]]
+
+
 def create_sync(
     engine: Engine,
     workspace_id: str,
@@ -126,7 +142,10 @@ def create_sync(
     enabled: bool = True,
     options: dict[str, Any] | None = None,
     sync_id: str | None = None,
+    check: DestinationCheck | None = None,
 ) -> Sync:
+    """Validate and store a sync. With `check`, the destination is probed first and a
+    destination that refuses writes is not stored (DestinationRefused)."""
     from pipeline.workspaces import get_workspace
 
     get_workspace(engine, workspace_id)
@@ -145,8 +164,12 @@ def create_sync(
             "options": options,
         }
     )
+    sync_id = sync_id or new_sync_id()
+    if check is not None:
+        ok, line = check(str(parse_destination(destination)), options, sync_id)
+        if not ok:
+            raise DestinationRefused(line)
     now = now_iso()
-    sync_id = sync_id or f"sync_{secrets.token_hex(6)}"
     with engine.begin() as conn:
         conn.execute(
             insert(syncs).values(

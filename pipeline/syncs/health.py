@@ -1,11 +1,12 @@
-"""Operating syncs: auto-pause after consecutive failed exports, resume, freshness,
-and the status the API and CLI show (last exported day, lag, per-day status).
+"""Operating syncs: pause (by hand or after consecutive failed exports), resume,
+freshness, and the status the API and CLI show (last exported day, lag, per-day status).
 
-The export asset calls `record_run_failure` / `record_run_success` once per run
-(a run fails at its first failing day, so N failed runs = N failures in a row);
-a success resets the count. At EVENTSYNC_PAUSE_AFTER_FAILURES failures in a row the sync
-gets a `paused_reason`: the daily schedule and the re-sync skip it until
-`resume_sync` (``eventsync sync resume S``) clears it.
+The export asset calls `record_run_failure` / `record_run_success` once per run and
+sync (a run with any day the destination refused counts as one failure); a success
+resets the count. At EVENTSYNC_PAUSE_AFTER_FAILURES failures in a row the sync gets a
+`paused_reason`: the daily schedule and the re-sync skip it, and the Dagster wiring
+cancels its queued work (pipeline/defs/exports/pause.py), until `resume_sync`
+(``eventsync sync resume S``) clears it.
 """
 
 from __future__ import annotations
@@ -68,17 +69,45 @@ def record_run_success(engine: Engine, sync_id: str) -> None:
         )
 
 
-def resume_sync(engine: Engine, sync_id: str, workspace_id: str | None = None) -> Sync:
-    """Clear the pause and the failure count. The new-sync sensor sees the sync enabled
-    again and requests the backfill of its `backfill_days` (catching up missed days)."""
+def pause_sync(engine: Engine, sync_id: str, reason: str, actor: str) -> tuple[Sync, bool]:
+    """Pause a sync by hand; (sync, False) when it was already paused (reason kept)."""
+    if not reason.strip():
+        raise ConfigError("reason", "must not be empty")
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(syncs)
+            .where(syncs.c.id == sync_id, syncs.c.paused_reason.is_(None))
+            .values(
+                paused_reason=f"paused by {actor} at {now_iso()}: {reason.strip()[:1500]}",
+                updated_at=now_iso(),
+            )
+        ).rowcount
+    return get_sync(engine, sync_id), bool(changed)
+
+
+def resume_sync(engine: Engine, sync_id: str, workspace_id: str | None = None) -> tuple[Sync, bool]:
+    """Clear the pause and the failure count; (sync, False) when it was not paused.
+    Re-requesting the work the pause canceled is the Dagster wiring's job
+    (pipeline.defs.exports.pause.rerequest_paused_work)."""
     get_sync(engine, sync_id, workspace_id)
     with engine.begin() as conn:
-        conn.execute(
+        changed = conn.execute(
             update(syncs)
-            .where(syncs.c.id == sync_id)
+            .where(syncs.c.id == sync_id, syncs.c.paused_reason.is_not(None))
             .values(paused_reason=None, consecutive_failures=0, updated_at=now_iso())
+        ).rowcount
+    return get_sync(engine, sync_id), bool(changed)
+
+
+def require_unpaused(sync: Sync) -> Sync:
+    """Refuse to queue work for a paused sync (its runs would stop at once)."""
+    if sync.paused_reason:
+        raise ConfigError(
+            "sync",
+            f"{sync.id} is paused ({sync.paused_reason[:300]}); "
+            f"resume it first: eventsync sync resume {sync.id}",
         )
-    return get_sync(engine, sync_id)
+    return sync
 
 
 # --- status ----------------------------------------------------------------------------
@@ -104,7 +133,8 @@ class SyncStatus:
     lag_days: int | None  # days between the last exported day and yesterday
     expected_day: str
     fresh: bool
-    failed_days: int
+    failed_days: int  # days whose last export attempt failed
+    state: str  # paused | disabled | never exported | fresh | stale
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +156,15 @@ def sync_status(engine: Engine, sync: Sync, now: datetime | None = None) -> Sync
     expected = expected_day(now)
     yesterday = now.date() - timedelta(days=1)
     last_day = last.day if last else None
+    fresh = bool(last_day) and parse_day(last_day) >= expected
+    if sync.paused_reason is not None:
+        state = "paused"
+    elif not sync.enabled:
+        state = "disabled"
+    elif last_day is None:
+        state = "never exported"
+    else:
+        state = "fresh" if fresh else "stale"
     return SyncStatus(
         sync_id=sync.id,
         workspace_id=sync.workspace_id,
@@ -139,8 +178,9 @@ def sync_status(engine: Engine, sync: Sync, now: datetime | None = None) -> Sync
         last_exported_at=last.exported_at if last else None,
         lag_days=(yesterday - parse_day(last_day)).days if last_day else None,
         expected_day=expected.isoformat(),
-        fresh=bool(last_day) and parse_day(last_day) >= expected,
+        fresh=fresh,
         failed_days=len(failed),
+        state=state,
     )
 
 

@@ -5,10 +5,14 @@ One aggregate query per sync fingerprints every day of the window
 function `stage_day` records in the export ledger), and one query reads the ledger.
 A day is re-exported when, and only when:
 
-- ``changed``: it was exported and its fingerprint differs now (late or deleted rows);
+- it was exported and its fingerprint differs now, and the reason says how: ``N late
+  events`` (more rows, received after the export's newest), ``N rows added`` (more
+  rows, none newer), ``N rows deleted`` (fewer rows), ``rows changed`` (as many rows,
+  other content);
 - ``never exported``: it has rows in the sync's coverage but no export (never ran,
-  validation-blocked, or created before the sync's backfill reached it);
-- ``failed``: its last export attempt failed;
+  or created before the sync's backfill reached it);
+- ``last export failed: ...``: its last export attempt failed (validation-blocked days
+  too), with the error;
 - ``emptied``: it was exported with rows and the source now has none for it.
 
 Re-exporting a day replaces its files (DESIGN §6): keys are deterministic and stale
@@ -73,6 +77,7 @@ def _ledger(engine: Engine, sync_id: str, first: str, last: str) -> dict[str, An
     query = select(
         cols.day,
         cols.status,
+        cols.error,
         cols.source_rows,
         cols.source_max_received_at,
         cols.source_checksum,
@@ -86,6 +91,28 @@ def _same(fp: Fingerprint, row: Any) -> bool:
         fp.rows == row.source_rows
         and fp.max_received_at == row.source_max_received_at
         and fp.checksum == row.source_checksum
+    )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def what_changed(fp: Fingerprint, row: Any) -> str:
+    """How the source of an exported day differs from what was exported."""
+    delta = fp.rows - (row.source_rows or 0)
+    newer = fp.max_received_at is not None and (
+        row.source_max_received_at is None or fp.max_received_at > row.source_max_received_at
+    )
+    if delta > 0:
+        return _n(delta, "late event") if newer else _n(delta, "row") + " added"
+    if delta < 0:
+        extra = ", and rows received after the export" if newer else ""
+        return f"{_n(-delta, 'row')} deleted{extra}"
+    return (
+        "rows changed (as many rows, received after the export)"
+        if newer
+        else ("rows changed (as many rows, other content)")
     )
 
 
@@ -109,9 +136,9 @@ def plan_resync(
         if row is None:
             reasons[day] = "never exported"
         elif row.status != "exported":
-            reasons[day] = row.status  # failed (blocked days have no ledger row)
+            reasons[day] = f"last export {row.status}: {(row.error or 'no error recorded')[:300]}"
         elif not _same(fp, row):
-            reasons[day] = "changed"
+            reasons[day] = what_changed(fp, row)
     for day, row in ledger.items():
         if day not in fingerprints and row.status == "exported" and row.source_rows:
             reasons[day] = "emptied"

@@ -1,15 +1,12 @@
-"""The export slice through a real Dagster instance to a local folder:
-materializations, checks, schedule and sensor ticks, ranged (batched) runs,
-definitions validation."""
+"""The export slice through a real Dagster instance to a local folder: what one
+materialized day writes (files, manifest, quarantine, metadata, ledger) and re-exports
+of it. Checks, batches, schedules and sensors: tests/pipeline/defs/exports/."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import sqlite3
-import subprocess
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -19,18 +16,13 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from assets import layout
-from pipeline.definitions import defs
-from pipeline.defs.exports.backfills import EXPORT_ASSETS
 from pipeline.defs.exports.partitions import partition_key
-from pipeline.defs.exports.schedules import daily_sync_schedule
-from pipeline.defs.exports.sensors import new_sync_sensor
-from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import create_sync, update_sync
 from pipeline.workspaces import create_workspace
 from resources.clock import day_bounds_us
 from resources.schema import export_ledger, export_subjects
 from tests.factories import insert_day
-from tests.fixtures.dagster_env import materialize_day, tick_sensor
+from tests.fixtures.dagster_env import materialize_day
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = "2026-11-20"
@@ -198,142 +190,3 @@ def test_reexport_after_format_change_leaves_only_manifest_files(
         layout.manifest_key(sync.id, DAY),
         layout.part_key(sync.id, "parquet", DAY, "zstd"),
     ]
-
-
-def test_blocking_check_stops_the_export_of_a_bad_day(engine, instance, resources, tmp_path):
-    ws = create_workspace(engine, "acme").workspace_id
-    out = tmp_path / "bucket"
-    sync = create_sync(engine, ws, str(out))
-    bad = {f"i{i}": {"properties": "not json"} for i in range(0, 100, 5)}  # 20% invalid
-    insert_day(engine, ws, DAY, 100, **bad)
-    result = materialize_day(instance, resources, DAY, sync.id)
-    # The blocking check fails the validation step; the export step never runs.
-    assert not result.success
-    failed = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert [e.step_key for e in failed] == ["events_daily"]
-    assert "blocking asset check failed" in failed[0].step_failure_data.error.message
-    assert not (out / sync.id).exists()
-    evals = {
-        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-    assert not evals["valid_share"].passed
-    assert evals["valid_share"].blocking
-    blocked = evals["valid_share"].metadata["blocked_days"].value
-    assert "20 of 100 rows invalid (20.0%)" in blocked[f"{DAY}|{sync.id}"]
-    assert evals["unique_event_ids"].passed
-    assert not evals["no_quarantined_rows"].passed
-    assert evals["no_quarantined_rows"].severity == dg.AssetCheckSeverity.WARN
-    mats = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export")), limit=1
-    ).records
-    assert mats == []
-    # A higher limit (run config) lets the same day through.
-    result = materialize_day(
-        instance,
-        resources,
-        DAY,
-        sync.id,
-        run_config={"ops": {"events_daily": {"config": {"max_invalid_share": 0.25}}}},
-    )
-    assert result.success
-    assert pq.read_table(out / layout.part_key(sync.id, "parquet", DAY, "zstd")).num_rows == 80
-
-
-def test_ranged_run_exports_each_day_with_its_own_metadata(engine, instance, resources, tmp_path):
-    """A backfill batch is one run over a partition range (BackfillPolicy.multi_run)."""
-    ws = create_workspace(engine, "acme").workspace_id
-    out = tmp_path / "bucket"
-    sync = create_sync(engine, ws, str(out))
-    days = ["2026-11-18", "2026-11-19", "2026-11-20"]
-    for n, day in enumerate(days):
-        insert_day(engine, ws, day, 10 + n)
-    instance.add_dynamic_partitions("sync", [sync.id])
-    job = defs.resolve_job_def("daily_sync_job")
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": str(partition_key(days[0], sync.id)),
-            "dagster/asset_partition_range_end": str(partition_key(days[-1], sync.id)),
-        },
-    )
-    assert result.success
-    for n, day in enumerate(days):
-        table = pq.read_table(out / layout.part_key(sync.id, "parquet", day, "zstd"))
-        assert table.num_rows == 10 + n
-        rec = instance.fetch_materializations(
-            dg.AssetRecordsFilter(
-                asset_key=dg.AssetKey("events_export"),
-                asset_partitions=[str(partition_key(day, sync.id))],
-            ),
-            limit=1,
-        ).records[0]
-        assert rec.asset_materialization.metadata["rows"].value == 10 + n
-
-
-def test_schedule_requests_previous_utc_day_for_each_enabled_sync(engine, instance, tmp_path):
-    ws = create_workspace(engine, "acme").workspace_id
-    a = create_sync(engine, ws, str(tmp_path / "a"))
-    b = create_sync(engine, ws, str(tmp_path / "b"))
-    off = create_sync(engine, ws, str(tmp_path / "c"), enabled=False)
-    with dg.build_schedule_context(
-        instance=instance,
-        scheduled_execution_time=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
-        resources={"store": EventStoreResource()},
-    ) as ctx:
-        requests = daily_sync_schedule(ctx)
-    keys = sorted(str(r.partition_key) for r in requests)
-    assert keys == sorted([f"2026-11-23|{a.id}", f"2026-11-23|{b.id}"])
-    assert all(r.partition_key is not None for r in requests)
-    # Daily runs go ahead of queued backfill runs in the run queue.
-    assert all(r.tags["dagster/priority"] == "10" for r in requests)
-    assert off.id not in " ".join(keys)
-    assert set(instance.get_dynamic_partitions("sync")) >= {a.id, b.id}
-    # The real schedule definition: 03:00 UTC, running by default.
-    assert daily_sync_schedule.cron_schedule == "0 3 * * *"
-    assert daily_sync_schedule.execution_timezone == "UTC"
-    assert daily_sync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-
-
-def test_new_sync_sensor_requests_backfill_once(engine, instance, tmp_path):
-    ws = create_workspace(engine, "acme").workspace_id
-    sync = create_sync(engine, ws, str(tmp_path / "a"), backfill_days=45)
-    result = tick_sensor(new_sync_sensor, instance)
-    assert len(result.run_requests) == 1
-    subset = result.run_requests[0].asset_graph_subset
-    assert subset.asset_keys == set(EXPORT_ASSETS)
-    keys = subset.partitions_subsets_by_asset_key[EXPORT_ASSETS[1]].get_partition_keys()
-    assert len(keys) == 45 and all(k.endswith(f"|{sync.id}") for k in keys)
-    today = datetime.now(UTC).date().isoformat()
-    assert max(k.split("|")[0] for k in keys) < today  # closed days only
-    assert sync.id in instance.get_dynamic_partitions("sync")
-    # Second tick with the advanced cursor: nothing new.
-    second = tick_sensor(new_sync_sensor, instance, result.cursor)
-    assert isinstance(second, dg.SkipReason)
-    # Disabled then re-enabled: backfilled again.
-    update_sync(engine, sync.id, enabled=False)
-    third = tick_sensor(new_sync_sensor, instance, result.cursor)
-    assert third.run_requests == []
-    update_sync(engine, sync.id, enabled=True)
-    fourth = tick_sensor(new_sync_sensor, instance, third.cursor)
-    assert len(fourth.run_requests) == 1
-    assert new_sync_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-
-
-def test_definitions_validate(es_home):
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "definitions",
-            "validate",
-            "-w",
-            str(ROOT / "workspace.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "passed validation" in proc.stdout + proc.stderr

@@ -1,24 +1,37 @@
 """The two software-defined assets over date x sync partitions.
 
-`events_daily` stages and validates a partition; its checks block the export of
-bad days. `events_export` writes the staged day to the sync's destination.
+`events_daily` stages and validates a partition; its checks decide, per day, which
+days may be exported. `events_export` writes the staged days to the sync's
+destination.
 
 Both handle one partition or a range of them (backfills are batched by the
-BackfillPolicy: a 365-day backfill is 6 runs, not 365). Per-partition
-metadata goes through `add_asset_metadata(partition_key=...)`, so every day has
-its own row counts in the UI either way.
+BackfillPolicy: a 365-day backfill is 6 runs, not 365). Every day gets its own
+metadata, check verdicts (pipeline/defs/exports/checks.py) and export outcome
+(pipeline/defs/exports/batch.py): one bad day fails alone, the rest of its batch is
+exported in the same run.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 import pyarrow.parquet as pq
+from sqlalchemy import Engine
 
 from assets.export import ExportResult, export_partition, write_schema_doc
 from assets.formats import staging_codec
 from assets.ledger import record_failure
 from assets.staging import DEFAULT_MAX_INVALID_SHARE, StageResult, stage_day
+from pipeline.defs.exports.batch import ExportBatch
+from pipeline.defs.exports.checks import (
+    DAILY_CHECK_SPECS,
+    check_outputs,
+    day_evaluations,
+    selected_checks,
+)
 from pipeline.defs.exports.freshness import CHECK_NAME as FRESHNESS_CHECK
 from pipeline.defs.exports.freshness import evaluate_freshness
 from pipeline.defs.exports.partitions import partitions, split_key
+from pipeline.defs.exports.pause import cancel_sync_work, refuse_paused
 from pipeline.defs.resources import DestinationsResource, EventStoreResource
 from pipeline.syncs.config import Sync, get_sync
 from pipeline.syncs.health import record_run_failure, record_run_success
@@ -30,9 +43,7 @@ from resources.locks import PartitionBusy
 # per destination (dagster.yaml), so 61 days per run: 365 days are 6 runs.
 BACKFILL_DAYS_PER_RUN = 61
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_DAYS_PER_RUN)
-VALID_SHARE = "valid_share"
-UNIQUE_IDS = "unique_event_ids"
-NO_QUARANTINE = "no_quarantined_rows"
+EXPORT_ASSET = dg.AssetKey("events_export")
 
 
 class DailyConfig(dg.Config):
@@ -43,7 +54,7 @@ class DailyConfig(dg.Config):
 
 
 def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
-    return list(context.partition_keys)
+    return [str(k) for k in context.partition_keys]
 
 
 def _stage_metadata(stage: StageResult) -> dict:
@@ -62,90 +73,25 @@ def _stage_metadata(stage: StageResult) -> dict:
     }
 
 
-def _check_results(stages: list[StageResult]) -> list[dg.AssetCheckResult]:
-    """One result per check for the run's partitions (a ranged run gets one verdict
-    listing the days that failed)."""
-    too_invalid = [s for s in stages if s.invalid_share > s.max_invalid_share]
-    duplicated = [s for s in stages if s.duplicate_ids]
-    quarantined = [s for s in stages if s.quarantined]
-    return [
-        dg.AssetCheckResult(
-            check_name=VALID_SHARE,
-            passed=not too_invalid,
-            metadata={
-                "days_checked": len(stages),
-                "max_invalid_share": stages[0].max_invalid_share if stages else 0.0,
-                "invalid_share": max((s.invalid_share for s in stages), default=0.0),
-                "blocked_days": dg.MetadataValue.json(
-                    {f"{s.day}|{s.sync_id}": s.blocked_reason for s in too_invalid}
-                ),
-                "top_reasons": dg.MetadataValue.json(
-                    {f"{s.day}|{s.sync_id}": dict(list(s.reasons.items())[:5]) for s in too_invalid}
-                ),
-            },
-            description=(
-                "; ".join(f"{s.day}|{s.sync_id}: {s.blocked_reason}" for s in too_invalid) or None
-            ),
-        ),
-        dg.AssetCheckResult(
-            check_name=UNIQUE_IDS,
-            passed=not duplicated,
-            # Days and counts, never ids.
-            metadata={
-                "duplicated_ids_by_day": dg.MetadataValue.json(
-                    {f"{s.day}|{s.sync_id}": len(s.duplicate_ids) for s in duplicated}  # <= 20
-                )
-            },
-        ),
-        dg.AssetCheckResult(
-            check_name=NO_QUARANTINE,
-            passed=not quarantined,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "rows_quarantined": sum(s.quarantined for s in stages),
-                "reasons": dg.MetadataValue.json(
-                    {f"{s.day}|{s.sync_id}": s.reasons for s in quarantined}
-                ),
-            },
-        ),
-    ]
-
-
 @dg.asset(
     partitions_def=partitions,
     backfill_policy=BACKFILL_POLICY,
     group_name="events",
     kinds={"sql", "parquet", "pandera"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            VALID_SHARE,
-            asset="events_daily",
-            blocking=True,
-            description="At most `max_invalid_share` of the day's rows failed the schema; "
-            "above it the day is not exported.",
-        ),
-        dg.AssetCheckSpec(
-            UNIQUE_IDS,
-            asset="events_daily",
-            blocking=True,
-            description="No event_id occurs twice in the day.",
-        ),
-        dg.AssetCheckSpec(
-            NO_QUARANTINE,
-            asset="events_daily",
-            description="Warns when rows were quarantined (the day is still exported).",
-        ),
-    ],
+    check_specs=DAILY_CHECK_SPECS,
 )
 def events_daily(
     context: dg.AssetExecutionContext, config: DailyConfig, store: EventStoreResource
-) -> dg.MaterializeResult:
+) -> Iterator:
     """One sync's UTC day of events, read from the event store with the sync's filters
     (suppressed subjects excluded), validated against event schema v1 (pandera), and
-    staged as Parquet. Invalid rows go to quarantine with the reason for each."""
+    staged as Parquet. Invalid rows go to quarantine with the reason for each; each
+    day's checks say whether it may be exported."""
     engine = store.engine()
-    stages = []
-    for key in _partition_keys(context):
+    keys = _partition_keys(context)
+    refuse_paused(engine, {split_key(k)[1] for k in keys})
+    stages = {}
+    for key in keys:
         day, sync_id = split_key(key)
         sync = get_sync(engine, sync_id)
         stage = stage_day(
@@ -161,12 +107,17 @@ def events_daily(
             holder=f"run {context.run_id}",
         )
         context.add_asset_metadata(_stage_metadata(stage), partition_key=key)
+        blocked = f"; not exported: {stage.blocked_reason}" if stage.blocked_reason else ""
         context.log.info(
             f"{key}: {stage.valid} valid, {stage.quarantined} quarantined of {stage.extracted} "
-            f"in {stage.seconds:.2f}s"
+            f"in {stage.seconds:.2f}s{blocked}"
         )
-        stages.append(stage)
-    return dg.MaterializeResult(check_results=_check_results(stages))
+        stages[key] = stage
+    yield dg.MaterializeResult()
+    selected = selected_checks(context)
+    for key, stage in stages.items():
+        yield from day_evaluations(stage, key, selected)
+    yield from check_outputs(context)
 
 
 # Columns a preview may show: nothing that identifies a person (no user, company,
@@ -219,12 +170,44 @@ def _export_metadata(result: ExportResult, stage: StageResult, where: str) -> di
     }
 
 
+def _failed_day(key: str, reason: str) -> dg.AssetObservation:
+    """The day's own reason, on the partition's timeline in the UI (the run's failure
+    lists every failed day; this says which one failed why)."""
+    return dg.AssetObservation(
+        asset_key=EXPORT_ASSET,
+        partition=key,
+        metadata={"status": "failed", "error": dg.MetadataValue.text(reason[:2000])},
+    )
+
+
+def _settle_syncs(
+    context: dg.AssetExecutionContext, engine: Engine, batch: ExportBatch, synced: set[str]
+) -> None:
+    """Count the run once per sync for auto-pause; a sync that gets paused has its
+    queued work canceled right away (pipeline/defs/exports/pause.py)."""
+    for sync_id in sorted(synced):
+        error = batch.destination_errors.get(sync_id)
+        if error is None:
+            record_run_success(engine, sync_id)  # a good run resets the failure count
+            continue
+        paused = record_run_failure(engine, sync_id, error)
+        if paused.paused_reason:
+            canceled = cancel_sync_work(context.instance, sync_id, paused.paused_reason)
+            context.log.error(
+                f"sync {sync_id} is paused: {paused.paused_reason}; canceled "
+                f"{len(canceled.runs)} queued runs and {len(canceled.backfills)} backfills"
+            )
+
+
 @dg.asset(
     partitions_def=partitions,
     backfill_policy=BACKFILL_POLICY,
     group_name="events",
     deps=[events_daily],
     kinds={"s3", "gcs", "parquet"},
+    # Each exported day is materialized on its own (below), so a failed day of a
+    # batch stays failed while the others show exported.
+    output_required=False,
     check_specs=[
         dg.AssetCheckSpec(
             FRESHNESS_CHECK,
@@ -239,58 +222,78 @@ def events_export(
     context: dg.AssetExecutionContext,
     store: EventStoreResource,
     destinations: DestinationsResource,
-) -> dg.MaterializeResult:
+) -> Iterator:
     """The staged day written to the sync's destination in each configured format,
     `{sync_id}/{format}/events/date=YYYY-MM-DD/part-00000.<ext>`, then the day's manifest
     `{sync_id}/_manifests/date=YYYY-MM-DD.json` (written last, listing rows, bytes and
-    sha256 of every file). Re-exporting a day replaces it."""
+    sha256 of every file). Re-exporting a day replaces it. A day whose checks failed is
+    not exported; the run then fails naming each such day and its reason, after
+    exporting all the others."""
     engine = store.engine()
+    keys = _partition_keys(context)
+    batch = ExportBatch()
     # One sync read and one opened destination (S3 client, STS role) per sync per run,
     # not per day: a backfill run holds 61 days of the same sync.
-    opened: dict[str, tuple[Sync, Destination]] = {}
-    for key in _partition_keys(context):
+    syncs: dict[str, Sync] = {}
+    opened: dict[str, Destination] = {}
+    for key in keys:
         day, sync_id = split_key(key)
-        sync = opened[sync_id][0] if sync_id in opened else get_sync(engine, sync_id)
-        stage = StageResult.load(sync_id, day)
+        if sync_id not in syncs:
+            syncs[sync_id] = get_sync(engine, sync_id)
+        sync = syncs[sync_id]
+        try:
+            stage = StageResult.load(sync_id, day)
+        except FileNotFoundError as exc:
+            batch.skipped(key, str(exc))
+            yield _failed_day(key, str(exc))
+            continue
+        refused = stage.blocked_reason and f"blocked: {stage.blocked_reason}"
+        refused = refused or batch.given_up(sync_id)
+        if refused:
+            record_failure(engine, stage, refused)
+            batch.skipped(key, refused)
+            yield _failed_day(key, refused)
+            continue
         try:
             # Opening the destination and the first write count as the export's too.
             if sync_id not in opened:
-                opened[sync_id] = (sync, destinations.open(sync))
-                write_schema_doc(opened[sync_id][1], sync_id, sync.formats)
-            dest = opened[sync_id][1]
+                opened[sync_id] = destinations.open(sync)
+                write_schema_doc(opened[sync_id], sync_id, sync.formats)
+            dest = opened[sync_id]
             result = export_partition(
                 engine, stage, sync.formats, sync.compression, dest, holder=f"run {context.run_id}"
             )
-        except PartitionBusy:
-            raise  # another run is exporting this day: not this sync's failure
+        except PartitionBusy as exc:  # another run is exporting this day: its outcome counts
+            batch.skipped(key, str(exc))
+            yield _failed_day(key, str(exc))
+            continue
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            record_failure(engine, stage, error)
-            # One failed run counts once (the run stops here); N in a row pause it.
-            paused = record_run_failure(engine, sync_id, error)
-            if paused.paused_reason:
-                context.log.error(f"sync {sync_id} is paused: {paused.paused_reason}")
-            raise
-        context.add_asset_metadata(
-            _export_metadata(result, stage, dest.describe(result.manifest_key)), partition_key=key
-        )
+            reason = batch.export_failed(key, day, sync_id, exc)
+            record_failure(engine, stage, reason)
+            context.log.error(f"{key}: not exported: {reason}")
+            yield _failed_day(key, reason)
+            continue
+        batch.export_succeeded(key, sync_id)
         context.log.info(
             f"{key}: exported {result.rows} rows in {len(result.files)} files "
             f"({result.bytes} bytes) to {dest.describe()}"
         )
-    for sync_id in opened:
-        record_run_success(engine, sync_id)  # a good run resets the failure count
+        yield dg.AssetMaterialization(
+            asset_key=EXPORT_ASSET,
+            partition=key,
+            metadata=_export_metadata(result, stage, dest.describe(result.manifest_key)),
+        )
+    _settle_syncs(context, engine, batch, set(syncs))
     # In the export's own step: a separate check step would be one more process
     # per run under the multiprocess executor (6 more per 365-day backfill).
     freshness = evaluate_freshness(store)
-    return dg.MaterializeResult(
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=FRESHNESS_CHECK,
-                passed=freshness.passed,
-                metadata=dict(freshness.metadata),
-                severity=freshness.severity,
-                description=freshness.description,
-            )
-        ]
+    yield dg.AssetCheckResult(
+        check_name=FRESHNESS_CHECK,
+        passed=freshness.passed,
+        metadata=dict(freshness.metadata),
+        severity=freshness.severity,
+        description=freshness.description,
     )
+    failure = batch.failure(len(keys))
+    if failure is not None:
+        raise failure

@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import Engine
 
-from pipeline.defs.exports.backfills import submit_backfill
+from pipeline.defs.exports.backfills import BackfillPlan, submit_backfill
 from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import get_sync, list_syncs
 from pipeline.syncs.resync import DEFAULT_WINDOW_DAYS, RESYNC_REASON, ResyncPlan, plan_resync
@@ -27,10 +27,15 @@ from pipeline.syncs.resync import DEFAULT_WINDOW_DAYS, RESYNC_REASON, ResyncPlan
 @dataclass
 class ResyncOutcome:
     plan: ResyncPlan
-    backfill_id: str | None
+    backfill: BackfillPlan | None
+
+    @property
+    def backfill_id(self) -> str | None:
+        return self.backfill.backfill_id if self.backfill else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.plan.to_dict(), "backfill_id": self.backfill_id}
+        pending = self.backfill.pending if self.backfill else {}
+        return {**self.plan.to_dict(), "backfill_id": self.backfill_id, "already_pending": pending}
 
 
 def resync_sync(
@@ -44,10 +49,8 @@ def resync_sync(
     (the daemon runs it, batched by the assets' BackfillPolicy)."""
     sync = get_sync(engine, sync_id)
     plan = plan_resync(engine, sync, window_days, today)
-    backfill_id = None
-    if plan.days:
-        backfill_id = submit_backfill(instance, sync, plan.days, RESYNC_REASON)
-    return ResyncOutcome(plan, backfill_id)
+    backfill = submit_backfill(instance, sync, plan.days, RESYNC_REASON) if plan.days else None
+    return ResyncOutcome(plan, backfill)
 
 
 def resync_all(

@@ -10,11 +10,12 @@ from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import Sync, list_syncs
 
 DESTINATION_TAG = "eventsync/destination"
+SYNC_TAG = "eventsync/sync"
 
 
 def run_tags(sync: Sync) -> dict[str, str]:
     """Tags every export run carries: the per-destination concurrency limit keys on them."""
-    return {DESTINATION_TAG: sync.destination[:255], "eventsync/sync": sync.id}
+    return {DESTINATION_TAG: sync.destination[:255], SYNC_TAG: sync.id}
 
 
 def ensure_sync_partitions(instance: dg.DagsterInstance, sync_ids: list[str]) -> list[str]:

@@ -1,15 +1,22 @@
-"""Sensors: new or re-enabled syncs get their partition and their backfill."""
+"""Sensors: new, re-enabled and resumed syncs get their partition and their backfill."""
 
 import json
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from pipeline.defs.exports.backfills import backfill_request
+from pipeline.defs.exports.backfills import backfill_request, plan_backfill
 from pipeline.defs.exports.partitions import closed_days
+from pipeline.defs.exports.pause import take_paused_work
 from pipeline.defs.exports.schedules import ensure_sync_partitions
 from pipeline.defs.resources import EventStoreResource
-from pipeline.syncs.config import list_syncs
+from pipeline.syncs.config import Sync, list_syncs
+
+
+def sync_state(sync: Sync) -> str:
+    if sync.paused_reason:
+        return "paused"
+    return "enabled" if sync.enabled else "disabled"
 
 
 @dg.sensor(
@@ -18,26 +25,30 @@ from pipeline.syncs.config import list_syncs
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds the `sync` partition of new or re-enabled syncs and requests the "
-    "backfill of their last `backfill_days` closed UTC days (batched, 61 days per run).",
+    "backfill of their last `backfill_days` closed UTC days (batched, 61 days per run); "
+    "a resumed sync gets back the days its pause canceled.",
 )
 def new_sync_sensor(context: dg.SensorEvaluationContext, store: EventStoreResource):
-    # Cursor: {sync_id: "enabled" | "disabled"} as seen on the previous tick. A sync
-    # is backfilled when it first appears enabled, or goes from disabled to enabled.
+    # Cursor: {sync_id: "enabled" | "disabled" | "paused"} as seen on the previous tick.
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    syncs = list_syncs(store.engine())
     today = datetime.now(UTC).date()
     requests = []
     state = {}
-    for sync in syncs:
-        enabled = sync.enabled and sync.paused_reason is None
-        state[sync.id] = "enabled" if enabled else "disabled"
-        if enabled and seen.get(sync.id) != "enabled":
-            ensure_sync_partitions(context.instance, [sync.id])
+    for sync in list_syncs(store.engine()):
+        state[sync.id] = sync_state(sync)
+        before = seen.get(sync.id)
+        if state[sync.id] != "enabled" or before == "enabled":
+            continue
+        ensure_sync_partitions(context.instance, [sync.id])
+        if before == "paused":  # `eventsync sync resume` usually re-requested them already
+            why, days = "resumed sync", take_paused_work(context.instance, sync.id)
+        else:
+            why = "new sync" if before is None else "re-enabled sync"
             days = closed_days(sync.backfill_days, today)
-            if days:
-                why = "new sync" if sync.id not in seen else "re-enabled sync"
-                requests.append(backfill_request(sync, days, why))
-                context.log.info(f"{why} {sync.id}: backfill of {len(days)} days requested")
+        plan = plan_backfill(context.instance, sync, days, why)
+        if plan.days:
+            requests.append(backfill_request(plan, sync))
+            context.log.info(f"{why} {sync.id}: backfill of {len(plan.days)} days requested")
     if not requests and state == seen:
-        return dg.SkipReason("no new or re-enabled sync")
+        return dg.SkipReason("no new, re-enabled or resumed sync")
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))

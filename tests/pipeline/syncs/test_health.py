@@ -1,4 +1,5 @@
-"""Auto-pause after consecutive failed export runs, resume, and the freshness check."""
+"""Auto-pause after consecutive failed export runs, pause by hand, resume, and what
+the status says (never exported, failed days)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,19 @@ import json
 import shutil
 from datetime import UTC, datetime, timedelta
 
-import dagster as dg
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from assets import layout
 from pipeline.api import create_app
 from pipeline.cli import main
-from pipeline.defs.exports.freshness import CHECK_NAME, export_freshness_sensor
 from pipeline.syncs.config import create_sync, get_sync, list_syncs
-from pipeline.syncs.health import freshness
+from pipeline.syncs.health import pause_sync, require_unpaused, resume_sync, sync_status
 from pipeline.workspaces import create_workspace
+from resources.errors import ConfigError
 from tests.factories import insert_day
-from tests.fixtures.dagster_env import materialize_day, tick_sensor
+from tests.fixtures.dagster_env import materialize_day
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
@@ -91,40 +92,42 @@ def test_success_between_failures_resets_the_count(engine, instance, resources, 
     assert (s.consecutive_failures, s.paused_reason) == (1, None)
 
 
-def test_freshness_check_fails_for_a_stale_sync(engine, instance, resources, tmp_path):
+def test_pause_and_resume_say_whether_they_changed_anything(engine, tmp_path):
     ws = create_workspace(engine, "acme").workspace_id
-    fresh = create_sync(engine, ws, str(tmp_path / "fresh"), title="fresh")
-    stale = create_sync(engine, ws, str(tmp_path / "stale"), title="stale")
-    three_days_ago = (TODAY - timedelta(days=3)).isoformat()
-    insert_day(engine, ws, YESTERDAY, 10)
-    insert_day(engine, ws, three_days_ago, 10)
-    assert materialize_day(instance, resources, YESTERDAY, fresh.id).success
-    assert materialize_day(instance, resources, three_days_ago, stale.id).success
+    sync = create_sync(engine, ws, str(tmp_path / "out"))
+    paused, changed = pause_sync(engine, sync.id, "bucket migration", "cli:ops")
+    assert changed and paused.paused_reason.startswith("paused by cli:ops at ")
+    assert paused.paused_reason.endswith(": bucket migration")
+    again, changed = pause_sync(engine, sync.id, "other", "cli:ops")
+    assert not changed and again.paused_reason == paused.paused_reason  # the first reason stays
+    assert list_syncs(engine, enabled_only=True) == []
+    with pytest.raises(ConfigError, match=f"is paused .*eventsync sync resume {sync.id}"):
+        require_unpaused(again)
+    resumed, changed = resume_sync(engine, sync.id)
+    assert changed and resumed.paused_reason is None
+    _, changed = resume_sync(engine, sync.id)
+    assert not changed
+    shown = CliRunner().invoke(main, ["sync", "resume", sync.id])
+    assert (
+        shown.exit_code == 0
+        and shown.output.strip() == f"{sync.id} was not paused: nothing to resume"
+    )
+    with pytest.raises(ConfigError, match="reason: must not be empty"):
+        pause_sync(engine, sync.id, "  ", "cli:ops")
 
-    after_deadline = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
-    passed, detail = freshness(engine, after_deadline)
-    assert not passed
-    assert detail[fresh.id]["fresh"] and not detail[stale.id]["fresh"]
-    assert detail[stale.id]["last_exported_day"] == three_days_ago
-    assert detail[stale.id]["expected_day"] == YESTERDAY
-    assert detail[stale.id]["lag_days"] == 2
-    # Before 06:00 UTC the day before yesterday is enough.
-    before_deadline = after_deadline - timedelta(hours=2)
-    early = freshness(engine, before_deadline)[1]
-    assert early[stale.id]["expected_day"] == (TODAY - timedelta(days=2)).isoformat()
-    assert early[fresh.id]["fresh"] and not early[stale.id]["fresh"]
 
-    # The sensor emits the check evaluation (and only again when the verdict changes).
-    result = tick_sensor(export_freshness_sensor, instance)
-    (evaluation,) = result.asset_events
-    assert evaluation.check_name == CHECK_NAME
-    assert evaluation.asset_key == dg.AssetKey("events_export")
-    assert evaluation.passed is False
-    assert stale.id in evaluation.description and fresh.id not in evaluation.description
-    again = tick_sensor(export_freshness_sensor, instance, result.cursor)
-    assert isinstance(again, dg.SkipReason)
-    assert export_freshness_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-
-    # Catching up makes it pass.
-    assert materialize_day(instance, resources, YESTERDAY, stale.id).success
-    assert freshness(engine, after_deadline)[0]
+def test_status_of_a_sync_never_exported_says_so(engine, tmp_path):
+    ws = create_workspace(engine, "acme").workspace_id
+    sync = create_sync(engine, ws, str(tmp_path / "out"))
+    status = sync_status(engine, sync)
+    assert (status.state, status.last_exported_day, status.lag_days, status.failed_days) == (
+        "never exported",
+        None,
+        None,
+        0,
+    )
+    shown = CliRunner().invoke(main, ["sync", "status", sync.id])
+    assert shown.exit_code == 0, shown.output
+    first = shown.output.splitlines()[0]
+    assert first.startswith(f"{sync.id} [never exported]: never exported (no day has been")
+    assert "None" not in shown.output

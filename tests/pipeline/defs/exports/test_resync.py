@@ -8,15 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pyarrow.parquet as pq
-import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 
 from assets import layout
-from assets.export import export_day
 from assets.extract import day_fingerprints
-from assets.ledger import record_export
-from assets.staging import stage_day
 from pipeline.cli import main
 from pipeline.defs.exports.assets import events_daily, events_export
 from pipeline.defs.exports.backfills import EXPORT_ASSETS
@@ -26,10 +22,7 @@ from pipeline.syncs.config import create_sync, get_sync
 from pipeline.syncs.resync import plan_resync
 from pipeline.workspaces import create_workspace
 from resources.clock import to_us
-from resources.destinations.base import parse_destination
-from resources.destinations.local import LocalDestination
 from resources.schema import events, export_ledger
-from resources.store import engine_for
 from tests.factories import event_row, insert_day
 
 TODAY = datetime.now(UTC).date()
@@ -78,12 +71,12 @@ def test_late_events_in_three_old_days_are_resynced_exactly(engine, instance, re
     for day in LATE:
         _add_late(engine, ws, day, 5)
 
-    # The CLI's dry run reports exactly the three days, as "changed".
+    # The CLI's dry run reports exactly the three days, and what changed.
     cli = CliRunner().invoke(
         main, ["sync", "resync", sync.id, "--days", "30", "--dry-run", "--json"]
     )
     assert cli.exit_code == 0, cli.output
-    assert json.loads(cli.output)["reasons"] == {d: "changed" for d in LATE}
+    assert json.loads(cli.output)["reasons"] == {d: "5 late events" for d in LATE}
 
     # The weekly schedule's tick -> the re-sync job -> one backfill of exactly 3 days.
     tick = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC).replace(hour=4)
@@ -102,6 +95,12 @@ def test_late_events_in_three_old_days_are_resynced_exactly(engine, instance, re
     for key in EXPORT_ASSETS:
         keys = target.get_partitions_subset(key).get_partition_keys()
         assert sorted(split_key(k) for k in keys) == [(d, sync.id) for d in LATE]
+    # Asked again while that backfill is pending: nothing is queued twice.
+    again = CliRunner().invoke(main, ["sync", "resync", sync.id, "--days", "30", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["backfill_id"] is None
+    assert json.loads(again.output)["already_pending"] == {backfills[0].backfill_id: LATE}
+    assert len(instance.get_backfills()) == 1
     assert weekly_resync_schedule.cron_schedule == "0 4 * * 1"
     assert weekly_resync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
@@ -152,47 +151,3 @@ def _bounds(day: str) -> tuple[int, int]:
     from resources.clock import day_bounds_us
 
     return day_bounds_us(day)
-
-
-def test_plan_on_both_backends_names_each_reason(store_url, tmp_path):
-    """changed / emptied / never exported / failed, on SQLite and PostgreSQL."""
-    engine = engine_for(store_url)
-    ws = create_workspace(engine, "acme").workspace_id
-    sync = create_sync(engine, ws, str(tmp_path / "out"), backfill_days=30)
-    dest = LocalDestination(parse_destination(str(tmp_path / "out")))
-    for day in DAYS[:6]:
-        insert_day(engine, ws, day, 25)
-        stage = stage_day(store_url, engine, sync.id, ws, day)
-        record_export(engine, stage, export_day(stage, ["parquet"], "zstd", dest))
-    insert_day(engine, ws, DAYS[6], 10)  # rows, never exported
-    _add_late(engine, ws, DAYS[1], 1)
-    with engine.begin() as conn:  # all events of DAYS[2] deleted (e.g. retention)
-        lo, hi = _bounds(DAYS[2])
-        conn.execute(
-            delete(events).where(
-                events.c.workspace_id == ws, events.c.occurred_at >= lo, events.c.occurred_at < hi
-            )
-        )
-        conn.execute(
-            export_ledger.update()
-            .where(export_ledger.c.day == DAYS[4])
-            .values(status="failed", error="boom")
-        )
-    # A row that only changes received_at of an existing event is detected too.
-    with engine.begin() as conn:
-        conn.execute(
-            events.update()
-            .where(events.c.event_id == f"{ws}-{DAYS[3]}-000003")
-            .values(received_at=to_us(datetime.now(UTC)))
-        )
-    plan = plan_resync(engine, sync, window_days=30)
-    assert plan.reasons == {
-        DAYS[1]: "changed",
-        DAYS[2]: "emptied",
-        DAYS[3]: "changed",
-        DAYS[4]: "failed",
-        DAYS[6]: "never exported",
-    }
-    assert plan.days_with_rows == 6
-    with pytest.raises(Exception, match="days: must be from 1 to 365"):
-        plan_resync(engine, sync, window_days=400)

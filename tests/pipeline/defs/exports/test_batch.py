@@ -1,0 +1,195 @@
+"""A batched (ranged) export run isolates its bad days: one day above the invalid-share
+limit, or one day the destination refuses, fails alone -- with its reason in the UI's
+partition status, the ledger, the status API and the CLI -- and the other days of the
+batch are exported in the same run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from assets import layout
+from pipeline.api import create_app
+from pipeline.cli import main
+from pipeline.definitions import defs
+from pipeline.defs.exports.partitions import partition_key
+from pipeline.syncs.config import create_sync, get_sync
+from pipeline.syncs.health import sync_status
+from pipeline.workspaces import create_workspace
+from tests.factories import insert_day
+from tests.pipeline.defs.exports.verdicts import check_verdicts, partition_status
+
+TODAY = datetime.now(UTC).date()
+DAYS = [(TODAY - timedelta(days=i)).isoformat() for i in range(5, 0, -1)]
+BAD = DAYS[2]
+TWENTY_PERCENT_INVALID = {f"i{i}": {"properties": "not json"} for i in range(0, 50, 5)}
+
+
+def _ranged_run(instance: dg.DagsterInstance, sync_id: str) -> dg.ExecuteInProcessResult:
+    """What a backfill batch is: one run over a partition range (BackfillPolicy)."""
+    instance.add_dynamic_partitions("sync", [sync_id])
+    return defs.resolve_job_def("daily_sync_job").execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": str(partition_key(DAYS[0], sync_id)),
+            "dagster/asset_partition_range_end": str(partition_key(DAYS[-1], sync_id)),
+        },
+    )
+
+
+def _step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {
+        e.step_key: e.step_failure_data.error.message
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    }
+
+
+def test_a_day_above_the_invalid_limit_fails_alone_and_the_batch_exports_the_rest(
+    engine, instance, tmp_path
+):
+    created = create_workspace(engine, "acme")
+    ws = created.workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out))
+    for day in DAYS:
+        insert_day(engine, ws, day, 50, **(TWENTY_PERCENT_INVALID if day == BAD else {}))
+
+    result = _ranged_run(instance, sync.id)
+
+    assert not result.success
+    failures = _step_failures(result)
+    assert list(failures) == ["events_export"]  # staging and checks ran for all five days
+    assert "1 of 5 days not exported, 4 exported" in failures["events_export"]
+    assert f"{BAD}|{sync.id}: blocked: 10 of 50 rows invalid (20.0%)" in failures["events_export"]
+    # The files: every day but the bad one.
+    exported = sorted(p.name for p in (out / layout.data_folder(sync.id, "parquet")).iterdir())
+    assert exported == [f"date={d}" for d in DAYS if d != BAD]
+    # The UI's partition view: four exported, the bad day failed; staging materialized all.
+    keys = {d: str(partition_key(d, sync.id)) for d in DAYS}
+    materialized, failed = partition_status(instance, "events_export")
+    assert (materialized, failed) == ({keys[d] for d in DAYS if d != BAD}, {keys[BAD]})
+    assert partition_status(instance, "events_daily") == (set(keys.values()), set())
+    # Per-day check verdicts (one Dagster verdict per day, not one per batch).
+    valid_share = check_verdicts(instance, "valid_share")
+    assert {k for k, (passed, _) in valid_share.items() if not passed} == {keys[BAD]}
+    assert "10 of 50 rows invalid (20.0%)" in valid_share[keys[BAD]][1]
+    assert all(passed for passed, _ in check_verdicts(instance, "unique_event_ids").values())
+    # The day's own reason on its partition's timeline.
+    observation = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export"), asset_partitions=[keys[BAD]]),
+        limit=1,
+    ).records[0]
+    assert "blocked: 10 of 50 rows invalid" in observation.asset_observation.metadata["error"].value
+
+    # The status API and the CLI: the bad day failed with its reason; failed_days counts days.
+    status = sync_status(engine, get_sync(engine, sync.id))
+    assert (status.failed_days, status.last_exported_day, status.consecutive_failures) == (
+        1,
+        DAYS[-1],
+        0,  # a blocked day is a data problem, not a failing destination: no auto-pause
+    )
+    client = TestClient(create_app(engine))
+    days = client.get(
+        f"/v1/syncs/{sync.id}/days",
+        params={"from": DAYS[0], "to": DAYS[-1]},
+        headers={"Authorization": f"Bearer {created.api_key}"},
+    ).json()["days"]
+    by_day = {d["day"]: d for d in days}
+    assert [d for d in DAYS if by_day[d]["status"] == "exported"] == [d for d in DAYS if d != BAD]
+    assert by_day[BAD]["status"] == "failed"
+    assert by_day[BAD]["error"].startswith("blocked: 10 of 50 rows invalid (20.0%)")
+    shown = CliRunner().invoke(main, ["sync", "status", sync.id, "--from", DAYS[0]])
+    assert shown.exit_code == 0, shown.output
+    assert f"{BAD}  failed" in shown.output and "blocked: 10 of 50 rows invalid" in shown.output
+    assert "1 failed days" in shown.output
+
+
+def test_a_day_the_destination_refuses_fails_alone(engine, instance, tmp_path):
+    ws = create_workspace(engine, "acme").workspace_id
+    out = tmp_path / "bucket"
+    sync = create_sync(engine, ws, str(out))
+    for day in DAYS:
+        insert_day(engine, ws, day, 20)
+    # A file where the bad day's folder must go: only that day's write fails.
+    blocked = out / layout.day_folder(sync.id, "parquet", BAD).rstrip("/")
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("in the way")
+
+    result = _ranged_run(instance, sync.id)
+
+    assert not result.success
+    message = _step_failures(result)["events_export"]
+    assert "1 of 5 days not exported, 4 exported" in message
+    keys = {d: str(partition_key(d, sync.id)) for d in DAYS}
+    assert partition_status(instance, "events_export") == (
+        {keys[d] for d in DAYS if d != BAD},
+        {keys[BAD]},
+    )
+    status = sync_status(engine, get_sync(engine, sync.id))
+    assert status.failed_days == 1
+    assert status.consecutive_failures == 1  # the destination failed: one failed run
+
+
+def test_a_dead_destination_is_not_retried_for_every_day_of_the_batch(engine, instance, tmp_path):
+    ws = create_workspace(engine, "acme").workspace_id
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the destination folder should be")
+    sync = create_sync(engine, ws, str(blocker / "out"))
+    for day in DAYS:
+        insert_day(engine, ws, day, 5)
+
+    result = _ranged_run(instance, sync.id)
+
+    message = _step_failures(result)["events_export"]
+    assert "5 of 5 days not exported, 0 exported" in message
+    # Two days tried, then the rest of the batch is failed without waiting out retries.
+    tried = [d for d in DAYS if f"{d}|{sync.id}: NotADirectoryError" in message]
+    assert tried == DAYS[:2]
+    for day in DAYS[2:]:
+        assert f"{day}|{sync.id}: not attempted: the destination failed on {DAYS[1]}" in message
+    assert sync_status(engine, sync).failed_days == 5
+    assert partition_status(instance, "events_export")[1] == {
+        str(partition_key(d, sync.id)) for d in DAYS
+    }
+
+
+def test_a_bucket_that_refuses_writes_fails_the_batch_at_once_with_the_fix(
+    engine, instance, moto_iam, tmp_path, monkeypatch
+):
+    """Access denied is no day's fault: the rest of the batch is not tried, and every
+    day's reason is one classified line with the fix."""
+    from pipeline.defs.exports.assets import events_daily, events_export
+    from pipeline.defs.resources import build_resources
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", moto_iam.writer["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", moto_iam.writer["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("EVENTSYNC_S3_ENDPOINT_URL", moto_iam.server.url)
+    ws = create_workspace(engine, "acme").workspace_id
+    sync = create_sync(engine, ws, f"s3://{moto_iam.bucket}/other")  # writer: exports/ only
+    for day in DAYS:
+        insert_day(engine, ws, day, 5)
+    instance.add_dynamic_partitions("sync", [sync.id])
+    result = dg.materialize(
+        [events_daily, events_export],
+        instance=instance,
+        resources=build_resources(),
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": str(partition_key(DAYS[0], sync.id)),
+            "dagster/asset_partition_range_end": str(partition_key(DAYS[-1], sync.id)),
+        },
+    )
+    message = _step_failures(result)["events_export"]
+    assert "5 of 5 days not exported, 0 exported" in message
+    first = f"{DAYS[0]}|{sync.id}: access_denied: DestinationError: "
+    assert first in message and "; fix: grant the export identity s3:PutObject" in message
+    for day in DAYS[1:]:
+        assert f"{day}|{sync.id}: not attempted: the destination failed on {DAYS[0]}" in message
+    status = sync_status(engine, get_sync(engine, sync.id))
+    assert (status.failed_days, status.consecutive_failures) == (5, 1)
