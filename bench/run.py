@@ -58,14 +58,9 @@ def machine() -> str:
 
 # --- stores -----------------------------------------------------------------------------
 def pg_store(server_url: str) -> str:
-    from sqlalchemy import create_engine, make_url, text
+    from bench.scale import fresh_database
 
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{PG_DB}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=PG_DB).render_as_string(hide_password=False)
+    return fresh_database(server_url, PG_DB)
 
 
 def prepare_store(url: str, rows: int, small_day: bool) -> str:

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 
-def _fresh_db(server_url: str, name: str) -> str:
+def fresh_database(server_url: str, name: str) -> str:
+    """A new, empty database `name` on the server (dropped first if it exists)."""
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -61,8 +62,8 @@ def measure(n: int, server_url: str, repeat: int, work: Path) -> dict:
     from pipeline.workspaces import create_workspace
     from resources.store import engine_for, upgrade
 
-    store_url = _fresh_db(server_url, f"eventsync_scale_store_{n}")
-    dagster_db = _fresh_db(server_url, f"eventsync_scale_dagster_{n}")
+    store_url = fresh_database(server_url, f"eventsync_scale_store_{n}")
+    dagster_db = fresh_database(server_url, f"eventsync_scale_dagster_{n}")
     home = _dagster_home(work / f"n{n}", dagster_db)
     os.environ["EVENTSYNC_DATABASE_URL"] = store_url
     os.environ["EVENTSYNC_DATA_DIR"] = str(home / "eventsync")
