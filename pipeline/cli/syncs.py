@@ -3,12 +3,13 @@ pipeline/cli/sync_ops.py)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
 from assets.formats import AUTO, COMPRESSIONS, FORMATS
-from pipeline.cli.common import command, emit, fail, main, open_store
+from pipeline.cli.common import command, emit, main, open_store
 
 
 # --- syncs ----------------------------------------------------------------------------
@@ -190,11 +191,12 @@ def sync_update(
 def sync_test(sync_id: str, as_json: bool) -> None:
     """Check the sync's destination before the first export: write a probe under
     _eventsync/test/ with the configured encryption; say exactly what is wrong when it
-    fails (exit status 1). List/read/delete are reported for information."""
-    from pipeline.syncs.probe import one_line, run_sync_test
+    fails: the classified problem, the error and the fix, exit status 1 (never a
+    traceback). List/read/delete are reported for information."""
+    from pipeline.syncs.probe import run_sync_test
     from resources.destinations.probe import human_summary
 
     result = run_sync_test(open_store(), sync_id)
-    if not result["ok"]:
-        fail(one_line(result), as_json, status=1)
     emit(result, as_json, human_summary)
+    if not result["ok"]:
+        sys.exit(1)

@@ -74,12 +74,12 @@ def test_gcs_without_credentials_is_one_line(engine, no_google_credentials):
         "sync", "create", "--workspace", ws, "--destination", dest, "--no-check", "--json"
     )
     sync_id = json.loads(created.output)["id"]
-    tested = _run("sync", "test", sync_id)
-    assert tested.exit_code == 1
-    (line,) = tested.output.strip().splitlines()
-    assert line.startswith(f"error: {dest}: bad_credentials: ")
+    tested = _run("sync", "test", sync_id)  # the same probe: classified, with the fix
+    assert tested.exit_code == 1 and "Traceback" not in tested.output
+    assert tested.output.startswith(f"FAILED: {dest}: bad_credentials")
+    assert "fix: the credentials were rejected or are missing" in tested.output
     as_json = _run("sync", "test", sync_id, "--json")
-    assert as_json.exit_code == 1 and "bad_credentials" in json.loads(as_json.output)["error"]
+    assert as_json.exit_code == 1 and json.loads(as_json.output)["problem"] == "bad_credentials"
 
 
 def test_create_on_a_writable_folder_probes_it(engine, tmp_path):
