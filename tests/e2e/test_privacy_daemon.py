@@ -158,7 +158,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             from pipeline.defs.exports.backfills import submit_backfill
 
             with dg.DagsterInstance.get() as instance:
-                backfill = submit_backfill(instance, get_sync(engine, sync.id), list(DAYS), "e2e")
+                backfill = submit_backfill(
+                    instance, get_sync(engine, sync.id), list(DAYS), "e2e"
+                ).backfill_id
             _wait_backfill(backfill)
             yield Env(home, dest, log, engine, ws, sync.id, client, auth, {**os.environ, **env})
 
