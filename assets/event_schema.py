@@ -21,7 +21,7 @@ EVENT_TYPES = (
     "session_start",
 )
 
-# Fields an event must carry (DESIGN §4). company_id and the context fields are optional.
+# Fields an event must carry. company_id and the context fields are optional.
 REQUIRED_FIELDS = ("event_id", "event_type", "event_name", "user_id", "occurred_at")
 MAX_ID_LENGTH = 128
 MAX_PROPERTIES_BYTES = 32 * 1024

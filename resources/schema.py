@@ -75,7 +75,7 @@ syncs = Table(
     Column("id", String(64), primary_key=True),
     Column("workspace_id", String(64), nullable=False, index=True),
     Column("title", String(200), nullable=False),
-    # Fixed after creation (DESIGN §6): a local path, file://, s3:// or gs:// URI.
+    # Fixed after creation: a local path, file://, s3:// or gs:// URI.
     Column("destination", Text, nullable=False),
     Column("formats", Text, nullable=False),  # JSON list: parquet, csv, jsonl
     Column("compression", String(16), nullable=False),

@@ -230,7 +230,7 @@ def update_sync(
     engine: Engine, sync_id: str, clear_event_types: bool = False, **changes: Any
 ) -> Sync:
     """Change editable settings (None leaves a setting as it is; `clear_event_types`
-    removes the event-type filter). The destination cannot change (DESIGN §6)."""
+    removes the event-type filter). The destination cannot change (docs/destinations.md)."""
     current = get_sync(engine, sync_id)
     if "destination" in changes:
         new = changes.pop("destination")

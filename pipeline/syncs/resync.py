@@ -15,7 +15,7 @@ A day is re-exported when, and only when:
   too), with the error;
 - ``emptied``: it was exported with rows and the source now has none for it.
 
-Re-exporting a day replaces its files (DESIGN §6): keys are deterministic and stale
+Re-exporting a day replaces its files (docs/architecture.md): keys are deterministic and stale
 parts are removed after the new manifest lands, so a re-synced day never duplicates.
 The weekly re-sync job, the CLI and the benchmark all call `plan_resync`; queuing the
 backfill is Dagster wiring (pipeline/defs/exports/resync.py).

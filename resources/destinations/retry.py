@@ -36,10 +36,6 @@ class RetryPolicy:
         return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
 
 
-class TransientError(Exception):
-    """Raised (or classified) when an operation may succeed if repeated."""
-
-
 def call_with_retry(
     fn: Callable[[int], T],
     policy: RetryPolicy,
