@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
@@ -97,6 +98,19 @@ class StageResult:
         return cls(**json.loads(path.read_text()))
 
 
+# Bytes of one staged row group at most: the formats render (DuckDB, 256 MB) and
+# erasure filters one row group at a time, so a day of the largest legal events
+# (32 KiB of properties each) must not make a row group of gigabytes.
+ROW_GROUP_BYTES = 16 * 1024 * 1024
+
+
+def row_group_rows(table: pa.Table) -> int:
+    """Rows per row group so that one holds about ROW_GROUP_BYTES of the table."""
+    if not table.num_rows or table.nbytes <= ROW_GROUP_BYTES:
+        return max(1, table.num_rows)
+    return max(1, int(table.num_rows * ROW_GROUP_BYTES / table.nbytes))
+
+
 def stage_day(
     url: str,
     engine,  # type: ignore[no-untyped-def]
@@ -167,7 +181,7 @@ def _stage_day(
             # Erased subjects never reach staging, quarantine or an export.
             valid, quarantine = validator.validate(suppressed.drop(batch))
             if valid.num_rows:
-                writer.write_table(valid)
+                writer.write_table(valid, row_group_size=row_group_rows(valid))
             if quarantine.num_rows:
                 if q_writer is None:
                     q_path.parent.mkdir(parents=True, exist_ok=True)
