@@ -23,6 +23,7 @@ written as ``NAME=${NAME:-value}``, so the environment wins for Dagster too.
 | EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
 | EVENTSYNC_EXECUTOR | in_process | Definitions |
 | EVENTSYNC_MAX_CONCURRENT_STEPS | (executor default) | multiprocess executor |
+| EVENTSYNC_SYNCS_PER_RUN | 50 | daily schedule (syncs per daily run) |
 | EVENTSYNC_CELERY_BROKER / _BACKEND | amqp://guest:guest@127.0.0.1:5672// / rpc:// | celery |
 | EVENTSYNC_PAUSE_AFTER_FAILURES | 3 | sync health |
 | EVENTSYNC_PRIVACY_RATE / _BURST | 60 per minute / 20 | API |
@@ -176,6 +177,11 @@ def max_concurrent_steps() -> int | None:
     if not is_set("EVENTSYNC_MAX_CONCURRENT_STEPS"):
         return None
     return integer("EVENTSYNC_MAX_CONCURRENT_STEPS", 0, minimum=1)
+
+
+def syncs_per_run() -> int:
+    """How many syncs one daily run exports the day of (pipeline/defs/exports/schedules.py)."""
+    return integer("EVENTSYNC_SYNCS_PER_RUN", 50, minimum=1)
 
 
 def celery_broker() -> str:

@@ -31,7 +31,7 @@ from pipeline.defs.exports.checks import (
 from pipeline.defs.exports.freshness import CHECK_NAME as FRESHNESS_CHECK
 from pipeline.defs.exports.freshness import evaluate_freshness
 from pipeline.defs.exports.partitions import partitions, split_key
-from pipeline.defs.exports.pause import cancel_sync_work, refuse_paused
+from pipeline.defs.exports.pause import cancel_sync_work, hold_paused
 from pipeline.defs.resources import DestinationsResource, EventStoreResource
 from pipeline.syncs.config import Sync, get_sync
 from pipeline.syncs.health import record_run_failure, record_run_success
@@ -89,10 +89,13 @@ def events_daily(
     day's checks say whether it may be exported."""
     engine = store.engine()
     keys = _partition_keys(context)
-    refuse_paused(engine, {split_key(k)[1] for k in keys})
+    paused = hold_paused(context.instance, engine, keys)
     stages = {}
     for key in keys:
         day, sync_id = split_key(key)
+        if sync_id in paused:
+            context.log.info(f"{key}: not staged: the sync is paused")
+            continue
         sync = get_sync(engine, sync_id)
         stage = stage_day(
             store.url(),
@@ -232,12 +235,18 @@ def events_export(
     engine = store.engine()
     keys = _partition_keys(context)
     batch = ExportBatch()
+    paused = hold_paused(context.instance, engine, keys)
     # One sync read and one opened destination (S3 client, STS role) per sync per run,
     # not per day: a backfill run holds 61 days of the same sync.
     syncs: dict[str, Sync] = {}
     opened: dict[str, Destination] = {}
     for key in keys:
         day, sync_id = split_key(key)
+        if sync_id in paused:
+            reason = f"not attempted: the sync is paused ({paused[sync_id][:500]})"
+            batch.skipped(key, reason)
+            yield _failed_day(key, reason)
+            continue
         if sync_id not in syncs:
             syncs[sync_id] = get_sync(engine, sync_id)
         sync = syncs[sync_id]

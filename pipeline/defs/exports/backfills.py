@@ -9,6 +9,13 @@ here, and all skip what cannot or need not be requested again:
   Dagster;
 - days still pending in a requested backfill of the same sync would be exported
   twice by two backfills racing each other: they are left to that backfill.
+
+The new-sync sensor asks for one backfill per tick however many syncs it found
+(`multi_sync_request`): the backfill daemon checks every requested backfill on every
+pass, at a cost that grows with the whole partition set, so 1,000 new syncs must not
+be 1,000 backfills. The daemon cuts such a backfill into runs along the dimension
+with fewer keys: one sync's days (61 per run), or one day of up to 61 consecutive
+syncs.
 """
 
 from __future__ import annotations
@@ -24,7 +31,12 @@ from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 from dagster._core.utils import make_new_backfill_id
 
 from pipeline.defs.exports.partitions import PARTITIONS_START, partition_key, partitions, split_key
-from pipeline.defs.exports.schedules import SYNC_TAG, ensure_sync_partitions, run_tags
+from pipeline.defs.exports.schedules import (
+    SYNC_TAG,
+    SYNCS_TAG,
+    ensure_sync_partitions,
+    run_tags,
+)
 from pipeline.syncs.config import Sync
 
 EXPORT_ASSETS = (dg.AssetKey("events_daily"), dg.AssetKey("events_export"))
@@ -34,7 +46,10 @@ EXPORT_ASSET = EXPORT_ASSETS[1]
 def backfill_subset(sync_id: str, days: Iterable[str]) -> AssetGraphSubset:
     """Both assets, the given days of one sync. (AssetGraphSubset is how Dagster 1.13
     lets a sensor request a backfill: RunRequest.for_asset_graph_subset.)"""
-    keys = [str(partition_key(day, sync_id)) for day in days]
+    return _subset([str(partition_key(day, sync_id)) for day in days])
+
+
+def _subset(keys: list[str]) -> AssetGraphSubset:
     subset = partitions.empty_subset().with_partition_keys(keys)
     return AssetGraphSubset(
         partitions_subsets_by_asset_key={key: subset for key in EXPORT_ASSETS},
@@ -42,26 +57,53 @@ def backfill_subset(sync_id: str, days: Iterable[str]) -> AssetGraphSubset:
     )
 
 
-def requested_backfills(instance: dg.DagsterInstance, sync_id: str) -> list[PartitionBackfill]:
-    """The sync's backfills the daemon is still working on. (Filtered here, not with
+def _requested(instance: dg.DagsterInstance) -> list[PartitionBackfill]:
+    """Backfills the daemon is still working on. (Filtered by tag in Python, not with
     BulkActionsFilter.tags: that needs a storage index older instances may lack.)"""
-    requested = instance.get_backfills(
-        filters=BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED])
-    )
-    return [b for b in requested if b.tags.get(SYNC_TAG) == sync_id]
+    return instance.get_backfills(filters=BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED]))
+
+
+def requested_backfills(instance: dg.DagsterInstance, sync_id: str) -> list[PartitionBackfill]:
+    """The sync's own (single-sync) backfills the daemon is still working on."""
+    return [b for b in _requested(instance) if b.tags.get(SYNC_TAG) == sync_id]
+
+
+def _export_keys(data: Any, attribute: str) -> set[str]:
+    subset = getattr(data, attribute)
+    if EXPORT_ASSET not in subset.asset_keys:
+        return set()
+    return set(subset.get_partitions_subset(EXPORT_ASSET).get_partition_keys())
+
+
+def remaining_keys(backfill: PartitionBackfill, include_failed: bool = True) -> set[str]:
+    """Partition keys of the backfill's export not materialized yet (requested, running,
+    and, with `include_failed`, failed)."""
+    data = backfill.asset_backfill_data
+    if data is None:
+        return set()
+    keys = _export_keys(data, "target_subset") - _export_keys(data, "materialized_subset")
+    if not include_failed:
+        keys -= _export_keys(data, "failed_and_downstream_subset")
+    return keys
 
 
 def backfill_remaining_days(backfill: PartitionBackfill) -> list[str]:
-    """Days of the backfill's export not materialized yet (requested, running, failed)."""
-    data = backfill.asset_backfill_data
-    if data is None or EXPORT_ASSET not in data.target_subset.asset_keys:
-        return []
-    target = set(data.target_subset.get_partitions_subset(EXPORT_ASSET).get_partition_keys())
-    done: set[str] = set()
-    if EXPORT_ASSET in data.materialized_subset.asset_keys:
-        materialized = data.materialized_subset.get_partitions_subset(EXPORT_ASSET)
-        done = set(materialized.get_partition_keys())
-    return sorted(split_key(k)[0] for k in target - done)
+    """Days of a single-sync backfill's export not materialized yet."""
+    return sorted(split_key(k)[0] for k in remaining_keys(backfill))
+
+
+def pending_days(instance: dg.DagsterInstance) -> dict[str, dict[str, str]]:
+    """{sync_id: {day: backfill_id}}: the days requested backfills will still export
+    (failed days are not pending: nothing will retry them). One storage read for all
+    syncs, so the sensor's tick does not read every backfill once per sync."""
+    pending: dict[str, dict[str, str]] = {}
+    for backfill in _requested(instance):
+        if SYNC_TAG not in backfill.tags and SYNCS_TAG not in backfill.tags:
+            continue
+        for key in sorted(remaining_keys(backfill, include_failed=False)):
+            day, sync_id = split_key(key)
+            pending.setdefault(sync_id, {}).setdefault(day, backfill.backfill_id)
+    return pending
 
 
 @dataclass
@@ -89,16 +131,22 @@ class BackfillPlan:
 
 
 def plan_backfill(
-    instance: dg.DagsterInstance, sync: Sync, days: Iterable[str], reason: str
+    instance: dg.DagsterInstance,
+    sync: Sync,
+    days: Iterable[str],
+    reason: str,
+    pending_by_sync: dict[str, dict[str, str]] | None = None,
 ) -> BackfillPlan:
+    """The days to request: `days` less those before the partitions' start and those a
+    requested backfill will still export (`pending_by_sync`: `pending_days`, read once
+    per tick by a caller planning many syncs)."""
     plan = BackfillPlan(sync.id, reason)
     wanted = sorted(set(days))
     plan.before_start = [d for d in wanted if d < PARTITIONS_START]
     wanted = [d for d in wanted if d >= PARTITIONS_START]
-    pending: dict[str, str] = {}
-    for backfill in requested_backfills(instance, sync.id):
-        for day in backfill_remaining_days(backfill):
-            pending.setdefault(day, backfill.backfill_id)
+    if pending_by_sync is None:
+        pending_by_sync = pending_days(instance)
+    pending = pending_by_sync.get(sync.id, {})
     for day in wanted:
         if day in pending:
             plan.pending.setdefault(pending[day], []).append(day)
@@ -112,6 +160,19 @@ def backfill_request(plan: BackfillPlan, sync: Sync) -> dg.RunRequest:
     return dg.RunRequest.for_asset_graph_subset(
         backfill_subset(sync.id, plan.days),
         tags={**run_tags(sync), "eventsync/reason": plan.reason},
+    )
+
+
+def multi_sync_request(plans: list[BackfillPlan]) -> dg.RunRequest:
+    """Several syncs' planned days as one backfill request (the sensor's, per tick)."""
+    keys = [str(partition_key(day, plan.sync_id)) for plan in plans for day in plan.days]
+    reasons = sorted({plan.reason for plan in plans})
+    return dg.RunRequest.for_asset_graph_subset(
+        _subset(keys),
+        tags={
+            SYNCS_TAG: f"{len(plans)} syncs, {len(keys)} days",
+            "eventsync/reason": ", ".join(reasons),
+        },
     )
 
 

@@ -9,7 +9,8 @@ export runs (pipeline.syncs.health). From that moment no run of it may start:
   make the backfill daemon terminate the run that is failing right now, which then
   ends CANCELED instead of FAILURE and hides its failed days from the UI);
 - a run that starts anyway (one the daemon submitted in the same instant) stops at
-  its first step, before reading anything (`refuse_paused`).
+  its first step, before reading anything; a run that holds several syncs' days
+  skips the paused syncs' and exports the others (`hold_paused`).
 
 The days that work would have exported are kept in the instance's key-value store;
 resuming queues one backfill of exactly those days (`rerequest_paused_work`), from
@@ -122,16 +123,34 @@ def take_paused_work(instance: dg.DagsterInstance, sync_id: str) -> list[str]:
     return sorted(days)
 
 
-def refuse_paused(engine: Engine, sync_ids: Iterable[str]) -> None:
-    """Stop a run of a paused sync before it reads anything."""
-    for sync_id in sorted(set(sync_ids)):
-        sync = get_sync(engine, sync_id)
-        if sync.paused_reason:
-            raise dg.Failure(
-                description=f"sync {sync_id} is paused, nothing was exported: "
-                f"{sync.paused_reason[:1500]} -- resume it with `eventsync sync resume {sync_id}`",
-                allow_retries=False,
-            )
+def hold_paused(
+    instance: dg.DagsterInstance, engine: Engine, keys: Iterable[str]
+) -> dict[str, str]:
+    """The paused syncs among a run's partition keys, with their pause reasons.
+
+    A run of paused syncs only stops at its first step, before reading anything. In a
+    run that holds several syncs (the daily schedule's, a multi-sync backfill's) the
+    others go on: the paused syncs' days are skipped, and kept for the resume like the
+    days of a canceled run."""
+    days_by_sync: dict[str, list[str]] = {}
+    for key in keys:
+        day, sync_id = split_key(key)
+        days_by_sync.setdefault(sync_id, []).append(day)
+    paused = {}
+    for sync_id in sorted(days_by_sync):
+        reason = get_sync(engine, sync_id).paused_reason
+        if reason:
+            paused[sync_id] = reason
+    if paused and len(paused) == len(days_by_sync):
+        sync_id, reason = next(iter(paused.items()))
+        raise dg.Failure(
+            description=f"sync {sync_id} is paused, nothing was exported: "
+            f"{reason[:1500]} -- resume it with `eventsync sync resume {sync_id}`",
+            allow_retries=False,
+        )
+    for sync_id in paused:
+        _remember(instance, sync_id, days_by_sync[sync_id])
+    return paused
 
 
 def rerequest_paused_work(instance: dg.DagsterInstance, sync: Sync) -> BackfillPlan | None:

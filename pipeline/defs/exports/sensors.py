@@ -5,7 +5,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from pipeline.defs.exports.backfills import backfill_request, plan_backfill
+from pipeline.defs.exports.backfills import (
+    backfill_request,
+    multi_sync_request,
+    pending_days,
+    plan_backfill,
+)
 from pipeline.defs.exports.partitions import closed_days
 from pipeline.defs.exports.pause import take_paused_work
 from pipeline.defs.exports.schedules import ensure_sync_partitions
@@ -25,30 +30,44 @@ def sync_state(sync: Sync) -> str:
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds the `sync` partition of new or re-enabled syncs and requests the "
-    "backfill of their last `backfill_days` closed UTC days (batched, 61 days per run); "
-    "a resumed sync gets back the days its pause canceled.",
+    "backfill of their last `backfill_days` closed UTC days (batched, 61 days per run; one "
+    "backfill per tick however many syncs); a resumed sync gets back the days its pause "
+    "canceled.",
 )
 def new_sync_sensor(context: dg.SensorEvaluationContext, store: EventStoreResource):
     # Cursor: {sync_id: "enabled" | "disabled" | "paused"} as seen on the previous tick.
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     today = datetime.now(UTC).date()
-    requests = []
-    state = {}
+    state: dict[str, str] = {}
+    wanted: list[tuple[Sync, str, list[str]]] = []
     for sync in list_syncs(store.engine()):
         state[sync.id] = sync_state(sync)
         before = seen.get(sync.id)
         if state[sync.id] != "enabled" or before == "enabled":
             continue
-        ensure_sync_partitions(context.instance, [sync.id])
         if before == "paused":  # `eventsync sync resume` usually re-requested them already
-            why, days = "resumed sync", take_paused_work(context.instance, sync.id)
+            wanted.append((sync, "resumed sync", take_paused_work(context.instance, sync.id)))
         else:
             why = "new sync" if before is None else "re-enabled sync"
-            days = closed_days(sync.backfill_days, today)
-        plan = plan_backfill(context.instance, sync, days, why)
-        if plan.days:
-            requests.append(backfill_request(plan, sync))
-            context.log.info(f"{why} {sync.id}: backfill of {len(plan.days)} days requested")
+            wanted.append((sync, why, closed_days(sync.backfill_days, today)))
+    requests = []
+    if wanted:
+        # One partition listing and add, one read of the requested backfills, one
+        # backfill: whether 1 or 1,000 syncs are new.
+        ensure_sync_partitions(context.instance, [sync.id for sync, _, _ in wanted])
+        pending = pending_days(context.instance)
+        plans = []
+        for sync, why, days in wanted:
+            plan = plan_backfill(context.instance, sync, days, why, pending)
+            if plan.days:
+                plans.append((plan, sync))
+        if len(plans) == 1:
+            requests.append(backfill_request(*plans[0]))
+        elif plans:
+            requests.append(multi_sync_request([plan for plan, _ in plans]))
+        if plans:
+            days = sum(len(plan.days) for plan, _ in plans)
+            context.log.info(f"backfill of {days} days of {len(plans)} syncs requested")
     if not requests and state == seen:
         return dg.SkipReason("no new, re-enabled or resumed sync")
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))

@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster._core.execution.backfill import PartitionBackfill
 
 from pipeline.defs.exports.backfills import EXPORT_ASSETS, submit_backfill
 from pipeline.defs.exports.partitions import closed_days
 from pipeline.defs.exports.pause import cancel_sync_work
+from pipeline.defs.exports.schedules import SYNCS_TAG
 from pipeline.defs.exports.sensors import new_sync_sensor
 from pipeline.syncs.config import create_sync, get_sync, update_sync
 from pipeline.syncs.health import pause_sync, resume_sync
@@ -92,3 +94,42 @@ def test_days_pending_in_a_backfill_are_not_requested_again(engine, instance, tm
     # The sensor's own first backfill of the sync does not duplicate them either.
     result = tick_sensor(new_sync_sensor, instance)
     assert isinstance(result, dg.SensorResult) and result.run_requests == []
+
+
+def test_syncs_new_in_one_tick_share_one_backfill(engine, instance, tmp_path):
+    """One backfill per tick, not per sync: the backfill daemon checks every requested
+    backfill on each pass, at a cost that grows with the whole partition set."""
+    ws = create_workspace(engine, "acme").workspace_id
+    syncs = [
+        create_sync(engine, ws, str(tmp_path / f"s{i}"), backfill_days=3 + i) for i in range(3)
+    ]
+    pending = submit_backfill(instance, syncs[0], closed_days(2, TODAY), "cli backfill")
+    result = tick_sensor(new_sync_sensor, instance)
+    (request,) = result.run_requests
+    assert request.tags[SYNCS_TAG] == "3 syncs, 10 days"
+    assert request.tags["eventsync/reason"] == "new sync"
+    keys = request.asset_graph_subset.partitions_subsets_by_asset_key[EXPORT_ASSETS[1]]
+    wanted = {
+        f"{day}|{sync.id}"
+        for sync in syncs
+        for day in closed_days(sync.backfill_days, TODAY)
+        # the two days the CLI's backfill already holds are left to it
+        if not (sync is syncs[0] and day in pending.days)
+    }
+    assert set(keys.get_partition_keys()) == wanted
+    assert instance.get_dynamic_partitions("sync") == [s.id for s in syncs]
+    # Its days count as pending for the next plan (e.g. `eventsync sync backfill`).
+    instance.add_backfill(
+        PartitionBackfill.from_asset_graph_subset(
+            backfill_id="multi",
+            backfill_timestamp=0.0,
+            tags=request.tags,
+            dynamic_partitions_store=instance,
+            asset_graph_subset=request.asset_graph_subset,
+            title=None,
+            description=None,
+            run_config=None,
+        )
+    )
+    again = submit_backfill(instance, syncs[2], closed_days(5, TODAY), "cli backfill")
+    assert again.days == [] and again.pending == {"multi": closed_days(5, TODAY)}
