@@ -236,8 +236,9 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
 ) -> None:
     """Production mode end to end: event store and Dagster storage on PostgreSQL, the
     code location `pipeline.definitions` in a real code server. The new-sync sensor
-    requests a 30-day backfill, the backfill daemon runs it in batched runs, and the
-    03:00 schedule tick exports yesterday; every day lands once in the destination."""
+    requests one 30-day backfill for the three new syncs, the backfill daemon runs it
+    in batched runs, and the 03:00 schedule tick exports yesterday of all three in one
+    run; every day lands once in each destination."""
     import json
 
     from dagster._core.execution.backfill import BulkActionStatus
@@ -252,8 +253,7 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
 
     engine = engine_for(pg_store_url)
     ws = create_workspace(engine, "acme").workspace_id
-    out = tmp_path / "bucket"
-    sync = create_sync(engine, ws, str(out), backfill_days=30)
+    syncs = [create_sync(engine, ws, str(tmp_path / f"b{i}"), backfill_days=30) for i in range(3)]
     today = dt.datetime.now(dt.UTC).date()
     days = [(today - dt.timedelta(days=i)).isoformat() for i in range(30, 0, -1)]
     for n, day in enumerate(days):
@@ -263,13 +263,13 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
         dg.DagsterInstance.get() as instance,
         daemon_workspace(instance, "pipeline.definitions") as ctx,
     ):
-        # Sensor tick: the new sync gets its partition and a 30-day asset backfill.
+        # Sensor tick: the new syncs get their partitions and one 90-day asset backfill.
         list(execute_sensor_iteration(ctx, LOG, None, None))
-        assert sync.id in instance.get_dynamic_partitions("sync")
+        assert instance.get_dynamic_partitions("sync") == [s.id for s in syncs]
         backfills = instance.get_backfills()
         assert len(backfills) == 1
         backfill = backfills[0]
-        assert backfill.tags["eventsync/destination"] == sync.destination
+        assert backfill.tags["eventsync/syncs"] == "3 syncs, 90 days"
         _wait_backfill_done(instance, ctx, backfill.backfill_id)
         assert instance.get_backfill(backfill.backfill_id).status == (
             BulkActionStatus.COMPLETED_SUCCESS
@@ -277,11 +277,11 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
         backfill_runs = instance.get_runs(
             RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
         )
-        # Batched by the assets' BackfillPolicy: not one run per day.
-        assert 1 <= len(backfill_runs) <= 2
+        # Batched by the assets' BackfillPolicy: one run per sync's 30 days, not per day.
+        assert len(backfill_runs) == 3
         assert {r.status for r in backfill_runs} == {DagsterRunStatus.SUCCESS}
 
-        # Schedule tick at 03:00 UTC today: yesterday, once more, through the queue.
+        # Schedule tick at 03:00 UTC today: yesterday of the three syncs, in one run.
         at = dt.datetime.combine(today, dt.time(3), tzinfo=dt.UTC)
         schedule_tick(ctx, at - dt.timedelta(minutes=30))
         schedule_tick(ctx, at + dt.timedelta(seconds=5))
@@ -289,15 +289,30 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
             RunsFilter(tags={"dagster/schedule_name": "daily_sync_schedule"})
         )
         assert len(scheduled) == 1
-        assert scheduled[0].tags["dagster/partition"] == f"{days[-1]}|{sync.id}"
+        assert scheduled[0].tags["dagster/asset_partition_range_start"] == (
+            f"{days[-1]}|{syncs[0].id}"
+        )
+        assert scheduled[0].tags["dagster/asset_partition_range_end"] == (
+            f"{days[-1]}|{syncs[-1].id}"
+        )
         finished = dequeue_and_wait(instance, ctx, {scheduled[0].run_id})
         assert finished[0].status == DagsterRunStatus.SUCCESS
+        exported = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export"), storage_ids=None),
+            limit=1000,
+        ).records
+        # Each sync's day has its own materialization from the scheduled run.
+        assert sorted(
+            r.partition_key for r in exported if r.run_id == scheduled[0].run_id
+        ) == sorted(f"{days[-1]}|{s.id}" for s in syncs)
 
     with engine.connect() as conn:
-        ledger = {r.day: r for r in conn.execute(select(export_ledger))}
-    assert sorted(ledger) == days
-    for n, day in enumerate(days):
-        manifest = json.loads((out / layout.manifest_key(sync.id, day)).read_text())
-        assert manifest["rows"] == 5 + n == ledger[day].rows
+        ledger = {(r.sync_id, r.day): r for r in conn.execute(select(export_ledger))}
+    assert sorted(ledger) == sorted((s.id, d) for s in syncs for d in days)
+    for sync in syncs:
+        out = tmp_path / f"b{syncs.index(sync)}"
+        for n, day in enumerate(days):
+            manifest = json.loads((out / layout.manifest_key(sync.id, day)).read_text())
+            assert manifest["rows"] == 5 + n == ledger[(sync.id, day)].rows
     # Runs, events and the tick history are in Dagster's PostgreSQL database.
     assert {r.run_id for r in backfill_runs} | {scheduled[0].run_id} <= _pg_run_ids(pg_url)
