@@ -33,12 +33,25 @@ def _description(passed: bool, detail: dict[str, Any]) -> str:
     if passed:
         return f"all {len(detail)} enabled syncs have their expected day exported"
     parts = []
-    for sync_id, d in stale.items():
+    for sync_id, d in list(stale.items())[:20]:
         why = f"last exported {d['last_exported_day'] or 'never'}, expected {d['expected_day']}"
         if d["paused_reason"]:
             why += f"; paused: {d['paused_reason'][:200]}"
         parts.append(f"{sync_id}: {why}")
-    return f"{len(stale)} of {len(detail)} syncs stale -- " + " | ".join(parts)
+    more = f" | and {len(stale) - 20} more" if len(stale) > 20 else ""
+    return f"{len(stale)} of {len(detail)} syncs stale -- " + " | ".join(parts) + more
+
+
+# Syncs listed in the check's metadata: the stale ones first, then fresh ones up to
+# this many. With 1,000 syncs the full list is ~140 KB per evaluation, written once
+# per export run; the counts below stay exact.
+MAX_LISTED = 100
+
+
+def _listed(detail: dict[str, Any]) -> dict[str, Any]:
+    stale = [k for k, v in detail.items() if not v["fresh"]]
+    fresh = [k for k, v in detail.items() if v["fresh"]]
+    return {k: detail[k] for k in (stale + fresh)[:MAX_LISTED]}
 
 
 def evaluate_freshness(
@@ -50,7 +63,8 @@ def evaluate_freshness(
         check_name=CHECK_NAME,
         passed=passed,
         metadata={
-            "syncs": dg.MetadataValue.json(detail),
+            "syncs": dg.MetadataValue.json(_listed(detail)),
+            "enabled_syncs": len(detail),
             "stale_syncs": len([d for d in detail.values() if not d["fresh"]]),
             "max_lag_days": max((d["lag_days"] or 0 for d in detail.values()), default=0),
         },
@@ -67,7 +81,10 @@ def evaluate_freshness(
 def export_freshness_sensor(context: dg.SensorEvaluationContext, store: EventStoreResource):
     ev = evaluate_freshness(store)
     digest = hashlib.sha256(
-        json.dumps([ev.passed, ev.metadata["syncs"].value], sort_keys=True).encode()
+        json.dumps(
+            [ev.passed, ev.metadata["stale_syncs"].value, ev.metadata["syncs"].value],
+            sort_keys=True,
+        ).encode()
     ).hexdigest()[:16]
     if context.cursor == digest:
         return dg.SkipReason(f"freshness unchanged ({'passed' if ev.passed else 'failed'})")

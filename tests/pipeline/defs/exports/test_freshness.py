@@ -55,3 +55,19 @@ def test_freshness_check_fails_for_a_stale_sync(engine, instance, resources, tmp
     # Catching up makes it pass.
     assert materialize_day(instance, resources, YESTERDAY, stale.id).success
     assert freshness(engine, after_deadline)[0]
+
+
+def test_the_check_lists_stale_syncs_first_and_at_most_100(engine, tmp_path):
+    """At 1,000 syncs the full per-sync list is ~140 KB per evaluation, once per run."""
+    from pipeline.defs.exports.freshness import evaluate_freshness
+    from pipeline.defs.resources import EventStoreResource
+
+    ws = create_workspace(engine, "acme").workspace_id
+    ids = [create_sync(engine, ws, str(tmp_path / f"s{i}")).id for i in range(130)]
+    ev = evaluate_freshness(EventStoreResource())  # none exported yet: all stale
+    assert not ev.passed
+    assert ev.metadata["enabled_syncs"].value == ev.metadata["stale_syncs"].value == 130
+    assert len(ev.metadata["syncs"].value) == 100
+    assert set(ev.metadata["syncs"].value) <= set(ids)
+    assert ev.description.startswith("130 of 130 syncs stale -- ")
+    assert ev.description.endswith("| and 110 more")
