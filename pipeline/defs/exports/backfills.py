@@ -176,6 +176,29 @@ def multi_sync_request(plans: list[BackfillPlan]) -> dg.RunRequest:
     )
 
 
+def _add_backfill(
+    instance: dg.DagsterInstance,
+    keys: list[str],
+    tags: dict[str, str],
+    title: str,
+    description: str,
+) -> str:
+    backfill_id = make_new_backfill_id()
+    instance.add_backfill(
+        PartitionBackfill.from_asset_graph_subset(
+            backfill_id=backfill_id,
+            backfill_timestamp=time.time(),
+            tags=tags,
+            dynamic_partitions_store=instance,
+            asset_graph_subset=_subset(keys),
+            title=title,
+            description=description,
+            run_config=None,
+        )
+    )
+    return backfill_id
+
+
 def submit_backfill(
     instance: dg.DagsterInstance, sync: Sync, days: Iterable[str], reason: str
 ) -> BackfillPlan:
@@ -185,16 +208,40 @@ def submit_backfill(
     if not plan.days:
         return plan
     ensure_sync_partitions(instance, [sync.id])
-    plan.backfill_id = make_new_backfill_id()
-    backfill = PartitionBackfill.from_asset_graph_subset(
-        backfill_id=plan.backfill_id,
-        backfill_timestamp=time.time(),
+    plan.backfill_id = _add_backfill(
+        instance,
+        [str(partition_key(day, sync.id)) for day in plan.days],
         tags={**run_tags(sync), "eventsync/reason": reason},
-        dynamic_partitions_store=instance,
-        asset_graph_subset=backfill_subset(sync.id, plan.days),
         title=f"{reason}: {sync.id} {plan.days[0]}..{plan.days[-1]}",
         description=f"{len(plan.days)} days of sync {sync.id} ({sync.title})",
-        run_config=None,
     )
-    instance.add_backfill(backfill)
     return plan
+
+
+def submit_shared_backfill(
+    instance: dg.DagsterInstance, wanted: list[tuple[Sync, list[str]]], reason: str
+) -> list[BackfillPlan]:
+    """One backfill for several syncs' days (the weekly re-sync's), one plan per sync;
+    a single sync's days get a backfill of their own (`submit_backfill`'s, with its
+    per-destination tags)."""
+    pending = pending_days(instance)
+    plans = [plan_backfill(instance, sync, days, reason, pending) for sync, days in wanted]
+    queued = [(plan, sync) for plan, (sync, _) in zip(plans, wanted, strict=True) if plan.days]
+    if not queued:
+        return plans
+    ensure_sync_partitions(instance, [sync.id for _, sync in queued])
+    if len(queued) == 1:
+        plan, sync = queued[0]
+        keys = [str(partition_key(day, sync.id)) for day in plan.days]
+        tags = {**run_tags(sync), "eventsync/reason": reason}
+        title = f"{reason}: {sync.id} {plan.days[0]}..{plan.days[-1]}"
+    else:
+        keys = [str(partition_key(d, plan.sync_id)) for plan, _ in queued for d in plan.days]
+        tags = {SYNCS_TAG: f"{len(queued)} syncs, {len(keys)} days", "eventsync/reason": reason}
+        title = f"{reason}: {len(queued)} syncs"
+    backfill_id = _add_backfill(
+        instance, keys, tags, title, f"{len(keys)} days of {len(queued)} syncs"
+    )
+    for plan, _ in queued:
+        plan.backfill_id = backfill_id
+    return plans

@@ -5,9 +5,10 @@ Why a schedule that launches a small op job instead of a schedule that returns
 asset daemons turn such a request into a backfill; the scheduler daemon submits
 run requests as runs of the schedule's job and ignores ``asset_graph_subset``.
 So `resync_job` plans every sync (one fingerprint query each) and queues one
-asset backfill per sync holding exactly its changed days -- the same
-`pipeline.defs.exports.backfills.submit_backfill` the CLI uses -- which the daemon runs
-batched by the assets' BackfillPolicy. The run's log and metadata say which days
+asset backfill holding exactly the changed days of every sync
+(`pipeline.defs.exports.backfills.submit_shared_backfill`: one backfill, not one per
+sync, since the backfill daemon checks each requested backfill on every pass), which
+the daemon runs batched by the assets' BackfillPolicy. The run's log and metadata say which days
 were requested and why.
 """
 
@@ -18,7 +19,11 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import Engine
 
-from pipeline.defs.exports.backfills import BackfillPlan, submit_backfill
+from pipeline.defs.exports.backfills import (
+    BackfillPlan,
+    submit_backfill,
+    submit_shared_backfill,
+)
 from pipeline.defs.resources import EventStoreResource
 from pipeline.syncs.config import get_sync, list_syncs
 from pipeline.syncs.resync import DEFAULT_WINDOW_DAYS, RESYNC_REASON, ResyncPlan, plan_resync
@@ -59,11 +64,12 @@ def resync_all(
     window_days: int = DEFAULT_WINDOW_DAYS,
     today: date | None = None,
 ) -> list[ResyncOutcome]:
-    """The weekly re-sync: every enabled, unpaused sync."""
-    return [
-        resync_sync(engine, instance, sync.id, window_days, today)
-        for sync in list_syncs(engine, enabled_only=True)
-    ]
+    """The weekly re-sync: every enabled, unpaused sync, in one backfill."""
+    syncs = list_syncs(engine, enabled_only=True)
+    plans = [plan_resync(engine, sync, window_days, today) for sync in syncs]
+    wanted = [(sync, plan.days) for sync, plan in zip(syncs, plans, strict=True) if plan.days]
+    queued = {p.sync_id: p for p in submit_shared_backfill(instance, wanted, RESYNC_REASON)}
+    return [ResyncOutcome(plan, queued.get(plan.sync_id)) for plan in plans]
 
 
 class ResyncConfig(dg.Config):

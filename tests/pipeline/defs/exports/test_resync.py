@@ -151,3 +151,27 @@ def _bounds(day: str) -> tuple[int, int]:
     from resources.clock import day_bounds_us
 
     return day_bounds_us(day)
+
+
+def test_the_weekly_resync_of_many_syncs_is_one_backfill(engine, instance, tmp_path):
+    """One backfill for every sync's changed days: the backfill daemon checks each
+    requested backfill on every pass."""
+    from pipeline.defs.exports.resync import resync_all
+    from pipeline.defs.exports.schedules import SYNCS_TAG
+
+    ws = create_workspace(engine, "acme").workspace_id
+    for day in DAYS[:2]:
+        insert_day(engine, ws, day, 5)
+    syncs = [create_sync(engine, ws, str(tmp_path / f"s{i}"), backfill_days=30) for i in range(3)]
+    outcomes = resync_all(engine, instance, window_days=30)
+    (backfill,) = instance.get_backfills()
+    assert backfill.tags[SYNCS_TAG] == "3 syncs, 6 days"
+    assert {o.backfill_id for o in outcomes} == {backfill.backfill_id}
+    keys = backfill.asset_backfill_data.target_subset.get_partitions_subset(EXPORT_ASSETS[1])
+    assert {split_key(k) for k in keys.get_partition_keys()} == {
+        (day, s.id) for s in syncs for day in DAYS[:2]
+    }
+    # Asked again while it is pending: nothing is queued twice.
+    again = resync_all(engine, instance, window_days=30)
+    assert len(instance.get_backfills()) == 1
+    assert all(o.backfill_id is None for o in again)
