@@ -20,7 +20,7 @@ written as ``NAME=${NAME:-value}``, so the environment wins for Dagster too.
 | EVENTSYNC_ENV_FILE | the project's ``.env`` | this module (environment only) |
 | EVENTSYNC_DATABASE_URL | SQLite ``$DAGSTER_HOME/eventsync.db`` | event store |
 | EVENTSYNC_DATA_DIR | ``$DAGSTER_HOME/eventsync`` | staging, quarantine, locks |
-| EVENTSYNC_PARTITIONS_START | 365 days before today's year start | partitions |
+| EVENTSYNC_PARTITIONS_START | the first of this month, a year ago | partitions |
 | EVENTSYNC_EXECUTOR | in_process | Definitions |
 | EVENTSYNC_MAX_CONCURRENT_STEPS | (executor default) | multiprocess executor |
 | EVENTSYNC_SYNCS_PER_RUN | 50 | daily schedule (syncs per daily run) |

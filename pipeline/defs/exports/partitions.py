@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from resources.settings import partitions_start
 
-# The first partition day. Backfills reach at most 365 days back, so the start only
-# needs to be older than that; a later start keeps the partition count (days x syncs)
-# small. Override with EVENTSYNC_PARTITIONS_START (YYYY-MM-DD).
-PARTITIONS_START = partitions_start() or "2025-01-01"
+
+def rolling_start(today: date) -> str:
+    """The first day of `today`'s month, a year earlier.
+
+    Backfills reach at most 365 days back, so the start only needs to be older than
+    that; a later start keeps the partition count (days x syncs) small, and every
+    backfill pass of Dagster's daemon enumerates all of it (docs/architecture.md, "Many
+    syncs"). A fixed start would grow by 365 partitions per sync a year; this one holds
+    365 to 396 days, and moves once a month by dropping only days older than any
+    backfill reaches (their files, ledger rows and run history stay)."""
+    month = today.year * 12 + today.month - 1 - 12
+    return date(month // 12, month % 12 + 1, 1).isoformat()
+
+
+# The first partition day; EVENTSYNC_PARTITIONS_START (YYYY-MM-DD) overrides it.
+PARTITIONS_START = partitions_start() or rolling_start(datetime.now(UTC).date())
 
 date_partitions = dg.DailyPartitionsDefinition(
     start_date=PARTITIONS_START, timezone="UTC", end_offset=0

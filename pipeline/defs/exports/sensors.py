@@ -24,6 +24,13 @@ def sync_state(sync: Sync) -> str:
     return "enabled" if sync.enabled else "disabled"
 
 
+# Partitions one tick's backfill may hold (one sync's days are never split). Creating a
+# run writes one "materialization planned" event per partition and asset to Dagster's
+# storage, and the backfill daemon creates the runs of a new backfill in one pass, so
+# this bounds that pass; syncs beyond it are taken by the next ticks (30 s apart).
+MAX_PARTITIONS_PER_TICK = 1_000
+
+
 @dg.sensor(
     # Backfill requests (RunRequest.for_asset_graph_subset) need the sensor to target assets.
     asset_selection=dg.AssetSelection.groups("events"),
@@ -40,16 +47,24 @@ def new_sync_sensor(context: dg.SensorEvaluationContext, store: EventStoreResour
     today = datetime.now(UTC).date()
     state: dict[str, str] = {}
     wanted: list[tuple[Sync, str, list[str]]] = []
+    size = 0
     for sync in list_syncs(store.engine()):
         state[sync.id] = sync_state(sync)
         before = seen.get(sync.id)
         if state[sync.id] != "enabled" or before == "enabled":
+            continue
+        if size >= MAX_PARTITIONS_PER_TICK:  # the next tick takes it: left as last seen
+            if before is None:
+                del state[sync.id]
+            else:
+                state[sync.id] = before
             continue
         if before == "paused":  # `eventsync sync resume` usually re-requested them already
             wanted.append((sync, "resumed sync", take_paused_work(context.instance, sync.id)))
         else:
             why = "new sync" if before is None else "re-enabled sync"
             wanted.append((sync, why, closed_days(sync.backfill_days, today)))
+        size += len(wanted[-1][2])
     requests = []
     if wanted:
         # One partition listing and add, one read of the requested backfills, one

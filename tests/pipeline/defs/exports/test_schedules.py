@@ -3,7 +3,7 @@ per run, ahead of backfills; the run it requests exports each sync's day."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from assets import layout
 from pipeline.definitions import defs
+from pipeline.defs.exports.partitions import rolling_start
 from pipeline.defs.exports.pause import take_paused_work
 from pipeline.defs.exports.schedules import SYNCS_TAG, daily_sync_schedule, sync_groups
 from pipeline.defs.resources import EventStoreResource
@@ -133,3 +134,10 @@ def test_groups_cover_each_enabled_sync_once_in_order(kinds, per_run):
         # Consecutive partitions: the run's key range holds exactly these syncs.
         assert spots == list(range(spots[0], spots[0] + len(spots)))
         assert len({kinds[p] for p in spots}) == 1
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)))
+def test_the_rolling_partitions_start_covers_any_backfill_and_stays_small(today):
+    start = date.fromisoformat(rolling_start(today))
+    assert start.day == 1
+    assert 365 <= (today - start).days <= 396  # as old as any backfill reaches

@@ -133,3 +133,17 @@ def test_syncs_new_in_one_tick_share_one_backfill(engine, instance, tmp_path):
     )
     again = submit_backfill(instance, syncs[2], closed_days(5, TODAY), "cli backfill")
     assert again.days == [] and again.pending == {"multi": closed_days(5, TODAY)}
+
+
+def test_a_tick_holds_at_most_1000_partitions_and_the_next_takes_the_rest(
+    engine, instance, tmp_path
+):
+    ws = create_workspace(engine, "acme").workspace_id
+    syncs = [create_sync(engine, ws, str(tmp_path / f"s{i}"), backfill_days=300) for i in range(5)]
+    first = tick_sensor(new_sync_sensor, instance)
+    (request,) = first.run_requests
+    assert request.tags[SYNCS_TAG] == "4 syncs, 1200 days"  # 1,000 reached after the 4th
+    second = tick_sensor(new_sync_sensor, instance, first.cursor)
+    (request,) = second.run_requests
+    assert request.tags["eventsync/sync"] == syncs[4].id
+    assert isinstance(tick_sensor(new_sync_sensor, instance, second.cursor), dg.SkipReason)
