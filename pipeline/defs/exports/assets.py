@@ -107,17 +107,27 @@ def events_daily(
             holder=f"run {context.run_id}",
         )
         context.add_asset_metadata(_stage_metadata(stage), partition_key=key)
-        blocked = f"; not exported: {stage.blocked_reason}" if stage.blocked_reason else ""
-        context.log.info(
-            f"{key}: {stage.valid} valid, {stage.quarantined} quarantined of {stage.extracted} "
-            f"in {stage.seconds:.2f}s{blocked}"
-        )
         stages[key] = stage
+    # One log line per step, not per day: each day's numbers are in its materialization
+    # and check verdicts already, and every event is a write to Dagster's storage.
+    context.log.info(_stage_summary(stages))
     yield dg.MaterializeResult()
     selected = selected_checks(context)
     for key, stage in stages.items():
         yield from day_evaluations(stage, key, selected)
     yield from check_outputs(context)
+
+
+def _stage_summary(stages: dict[str, StageResult]) -> str:
+    valid = sum(s.valid for s in stages.values())
+    quarantined = sum(s.quarantined for s in stages.values())
+    blocked = sorted(k for k, s in stages.items() if s.blocked_reason)
+    seconds = sum(s.seconds for s in stages.values())
+    text = (
+        f"staged {len(stages)} days: {valid} valid, {quarantined} quarantined rows "
+        f"in {seconds:.1f}s"
+    )
+    return text + (f"; blocked (not exported): {', '.join(blocked)}" if blocked else "")
 
 
 # Columns a preview may show: nothing that identifies a person (no user, company,
@@ -274,15 +284,15 @@ def events_export(
             yield _failed_day(key, reason)
             continue
         batch.export_succeeded(key, sync_id)
-        context.log.info(
-            f"{key}: exported {result.rows} rows in {len(result.files)} files "
-            f"({result.bytes} bytes) to {dest.describe()}"
-        )
         yield dg.AssetMaterialization(
             asset_key=EXPORT_ASSET,
             partition=key,
             metadata=_export_metadata(result, stage, dest.describe(result.manifest_key)),
         )
+    context.log.info(
+        f"exported {len(batch.exported)} of {len(keys)} days"
+        + (f", {len(batch.failed)} failed (named in the run's failure)" if batch.failed else "")
+    )
     _settle_syncs(context, engine, batch, set(syncs))
     # In the export's own step: a separate check step would be one more process
     # per run under the multiprocess executor (6 more per 365-day backfill).
