@@ -184,3 +184,65 @@ if __name__ == "__main__":  # python -m bench.daemon HOME BACKFILL_ID: the break
     os.environ["DAGSTER_HOME"] = sys.argv[1]
     with dg.DagsterInstance.get() as inst:
         print(json.dumps(backfill_breakdown(inst, sys.argv[2]), indent=1))
+
+
+class SessionCpu:
+    """CPU seconds (user + system) of every process in a session (the daemon's: it was
+    started with start_new_session, and its code server and runs inherit the session),
+    sampled from /proc every `period` seconds while the block runs. On a shared machine
+    the wall time depends on the others' load; the CPU seconds much less (a process's
+    last < `period` seconds are missed)."""
+
+    def __init__(self, sid: int, period: float = 0.5) -> None:
+        import threading
+
+        self.sid, self.period = sid, period
+        self.seen: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> SessionCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period):
+            self._sample()
+
+    def _sample(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                fields = stat.rsplit(")", 1)[1].split()
+                if int(fields[3]) != self.sid:  # field 6 (session) after pid and comm
+                    continue
+                cpu = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, ValueError, IndexError):
+                continue
+            self.seen[int(entry.name)] = (_kind(cmd), cpu)
+
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for kind, cpu in self.seen.values():
+            out[kind] = round(out.get(kind, 0.0) + cpu, 1)
+        out["all"] = round(sum(cpu for _, cpu in self.seen.values()), 1)
+        return out
+
+
+def _kind(cmd: str) -> str:
+    if "dagster-daemon" in cmd:
+        return "daemon"
+    if "api grpc" in cmd:
+        return "code server"
+    if "execute_run" in cmd or "spawn_main" in cmd or "api execute" in cmd:
+        return "runs"
+    return "other"

@@ -262,7 +262,7 @@ def daemon_bench(
     import dagster as dg
     from sqlalchemy import func, select
 
-    from bench.daemon import backfill_breakdown
+    from bench.daemon import SessionCpu, backfill_breakdown
     from bench.data import day_table, load
     from pipeline.defs.exports.backfills import submit_backfill
     from pipeline.defs.exports.resync import resync_sync
@@ -295,10 +295,18 @@ def daemon_bench(
     out: dict = {"days": days, "per_day": per_day}
     try:
         with dg.DagsterInstance.get() as instance:
+            out["load_average_before"] = os.getloadavg()
             t0 = time.perf_counter()
-            bid = submit_backfill(instance, sync, window, "bench backfill").backfill_id
-            out["backfill_status"] = _wait_backfill(instance, bid, timeout)
-            out["backfill_seconds"] = time.perf_counter() - t0
+            with SessionCpu(daemon.pid) as cpu:
+                bid = submit_backfill(instance, sync, window, "bench backfill").backfill_id
+                out["backfill_status"] = _wait_backfill(instance, bid, timeout)
+                out["backfill_seconds"] = time.perf_counter() - t0
+            out["load_average_after"] = os.getloadavg()
+            out["backfill_cpu_seconds"] = cpu.totals()
+            log(
+                f"CPU seconds of the daemon's session: {out['backfill_cpu_seconds']}; load "
+                f"average {out['load_average_before']} -> {out['load_average_after']}"
+            )
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
             out["backfill_runs"] = len(runs)
             with engine.connect() as conn:
