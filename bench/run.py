@@ -262,7 +262,7 @@ def daemon_bench(
     import dagster as dg
     from sqlalchemy import func, select
 
-    from bench.daemon import SessionCpu, backfill_breakdown
+    from bench.daemon import SessionCpu, backfill_breakdown, prepare_home
     from bench.data import day_table, load
     from pipeline.defs.exports.backfills import submit_backfill
     from pipeline.defs.exports.resync import resync_sync
@@ -274,8 +274,9 @@ def daemon_bench(
 
     home = work / "daemon"
     shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    # dagster.yaml and Dagster's storage created here, before the daemon starts (both
+    # creating it at once can leave two alembic heads in the schedule storage).
+    prepare_home(home)
     url = f"sqlite:///{home / 'eventsync.db'}"
     os.environ.update(child_env(home, url))
     seed = work / f"daemon-seed-{days}x{per_day}" if reuse_seed else None
