@@ -206,27 +206,25 @@ def _wait_backfill(instance, backfill_id: str, timeout: float) -> str:  # type: 
     return "TIMEOUT"
 
 
-def daemon_bench(work: Path, days: int, per_day: int, timeout: float) -> dict:
-    import dagster as dg
-    from sqlalchemy import func, select
-
+def _seeded_store(home: Path, seed: Path | None, days: int, per_day: int) -> tuple[str, str, list]:
+    """The store of `days` x `per_day` events and one disabled sync at `home`; with
+    `seed`, loaded once into that folder and copied from it on later calls (seeding 7.3M
+    events takes minutes; the backfill measurement does not need a fresh one)."""
     from bench.data import day_table, load
-    from pipeline.defs.exports.backfills import submit_backfill
     from pipeline.defs.exports.partitions import closed_days
-    from pipeline.defs.exports.resync import resync_sync
-    from pipeline.syncs.config import create_sync, get_sync
-    from pipeline.syncs.resync import plan_resync
+    from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
-    from resources.clock import to_us
-    from resources.schema import export_ledger
     from resources.store import engine_for, upgrade
 
-    home = work / "daemon"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     url = f"sqlite:///{home / 'eventsync.db'}"
-    os.environ.update(child_env(home, url))
+    saved = seed / "seed.json" if seed else None
+    if saved and saved.exists():
+        meta = json.loads(saved.read_text())
+        if (meta["days"], meta["per_day"], meta["home"]) == (days, per_day, str(home)):
+            shutil.copy(seed / "eventsync.db", home / "eventsync.db")
+            upgrade(url)
+            log(f"reused the seeded store of {seed}")
+            return meta["workspace_id"], meta["sync_id"], meta["window"]
     upgrade(url)
     engine = engine_for(url)
     ws = create_workspace(engine, "bench-backfill").workspace_id
@@ -237,6 +235,54 @@ def daemon_bench(work: Path, days: int, per_day: int, timeout: float) -> dict:
     started = time.perf_counter()
     load(url, [day_table(ws, d, per_day, seed=n) for n, d in enumerate(window)])
     log(f"loaded {days} days x {per_day:,} events in {time.perf_counter() - started:.1f}s")
+    engine.dispose()
+    if seed:
+        seed.mkdir(parents=True, exist_ok=True)
+        shutil.copy(home / "eventsync.db", seed / "eventsync.db")
+        meta = {
+            "days": days,
+            "per_day": per_day,
+            "home": str(home),
+            "workspace_id": ws,
+            "sync_id": sync.id,
+            "window": window,
+        }
+        (seed / "seed.json").write_text(json.dumps(meta))
+    return ws, sync.id, window
+
+
+def daemon_bench(
+    work: Path,
+    days: int,
+    per_day: int,
+    timeout: float,
+    reuse_seed: bool = False,
+    backfill_only: bool = False,
+) -> dict:
+    import dagster as dg
+    from sqlalchemy import func, select
+
+    from bench.daemon import SessionCpu, backfill_breakdown, prepare_home
+    from bench.data import day_table, load
+    from pipeline.defs.exports.backfills import submit_backfill
+    from pipeline.defs.exports.resync import resync_sync
+    from pipeline.syncs.config import get_sync
+    from pipeline.syncs.resync import plan_resync
+    from resources.clock import to_us
+    from resources.schema import export_ledger
+    from resources.store import engine_for
+
+    home = work / "daemon"
+    shutil.rmtree(home, ignore_errors=True)
+    # dagster.yaml and Dagster's storage created here, before the daemon starts (both
+    # creating it at once can leave two alembic heads in the schedule storage).
+    prepare_home(home)
+    url = f"sqlite:///{home / 'eventsync.db'}"
+    os.environ.update(child_env(home, url))
+    seed = work / f"daemon-seed-{days}x{per_day}" if reuse_seed else None
+    ws, sync_id, window = _seeded_store(home, seed, days, per_day)
+    engine = engine_for(url)
+    sync = get_sync(engine, sync_id)
 
     daemon_log = (home / "daemon.log").open("w")
     daemon = subprocess.Popen(
@@ -250,10 +296,18 @@ def daemon_bench(work: Path, days: int, per_day: int, timeout: float) -> dict:
     out: dict = {"days": days, "per_day": per_day}
     try:
         with dg.DagsterInstance.get() as instance:
+            out["load_average_before"] = os.getloadavg()
             t0 = time.perf_counter()
-            bid = submit_backfill(instance, sync, window, "bench backfill").backfill_id
-            out["backfill_status"] = _wait_backfill(instance, bid, timeout)
-            out["backfill_seconds"] = time.perf_counter() - t0
+            with SessionCpu(daemon.pid) as cpu:
+                bid = submit_backfill(instance, sync, window, "bench backfill").backfill_id
+                out["backfill_status"] = _wait_backfill(instance, bid, timeout)
+                out["backfill_seconds"] = time.perf_counter() - t0
+            out["load_average_after"] = os.getloadavg()
+            out["backfill_cpu_seconds"] = cpu.totals()
+            log(
+                f"CPU seconds of the daemon's session: {out['backfill_cpu_seconds']}; load "
+                f"average {out['load_average_before']} -> {out['load_average_after']}"
+            )
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
             out["backfill_runs"] = len(runs)
             with engine.connect() as conn:
@@ -266,6 +320,10 @@ def daemon_bench(work: Path, days: int, per_day: int, timeout: float) -> dict:
                 f"backfill {out['backfill_status']} in {out['backfill_seconds']:.0f}s, "
                 f"{out['backfill_runs']} runs, {out['days_exported']} days exported"
             )
+            out["backfill_breakdown"] = backfill_breakdown(instance, bid)
+            log("backfill breakdown: " + json.dumps(out["backfill_breakdown"], indent=1))
+            if backfill_only:
+                return out
 
             s = get_sync(engine, sync.id)
             timings, plan = [], None
@@ -528,6 +586,17 @@ def main() -> None:
     p.add_argument("--backfill-days", type=int, default=365)
     p.add_argument("--events-per-day", type=int, default=20_000)
     p.add_argument("--skip-daemon", action="store_true", help="no backfill/re-sync section")
+    p.add_argument(
+        "--reuse-seed",
+        action="store_true",
+        help="daemon section: load the backfill's events once into --work/daemon-seed-*, "
+        "copy them from there on later runs",
+    )
+    p.add_argument(
+        "--backfill-only",
+        action="store_true",
+        help="daemon section: the backfill alone (no re-sync, no re-export); no report",
+    )
     p.add_argument("--skip-erasure", action="store_true", help="no erasure section")
     p.add_argument("--skip-privacy", action="store_true", help="no privacy-latency section")
     p.add_argument("--timeout", type=float, default=1800, help="per backfill, seconds")
@@ -552,7 +621,16 @@ def main() -> None:
         )
     daemon = None
     if not args.skip_daemon:
-        daemon = daemon_bench(args.work, args.backfill_days, args.events_per_day, args.timeout)
+        daemon = daemon_bench(
+            args.work,
+            args.backfill_days,
+            args.events_per_day,
+            args.timeout,
+            reuse_seed=args.reuse_seed,
+            backfill_only=args.backfill_only,
+        )
+        if args.backfill_only:
+            return
     args.erasure_result = None
     if not args.skip_erasure:
         home = args.work / "erasure"

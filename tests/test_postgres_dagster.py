@@ -90,7 +90,7 @@ def test_instance_on_postgres_runs_a_job(pg_dagster_home: Path, pg_url: str) -> 
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
         limits = instance.get_concurrency_config().run_queue_config
-        assert limits.max_concurrent_runs == 2
+        assert limits.max_concurrent_runs == 3
         assert limits.tag_concurrency_limits[0]["key"] == "eventsync/destination"
         with dg.execute_job(
             dg.reconstructable(trivial_job_in_process), instance=instance

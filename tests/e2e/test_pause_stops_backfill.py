@@ -57,7 +57,9 @@ def test_auto_pause_during_a_365_day_backfill_stops_every_later_run(dagster_dev,
         runs = _sync_runs(instance, sync.id)
         assert len(runs) == 6  # 365 days in batches of 61
         started = [r for r in runs if instance.get_run_record_by_id(r.run_id).start_time]
-        assert len(started) == 3
+        # Two runs of a destination at a time (dagster.yaml): the run next to the third
+        # failed one may have started before the pause; none starts after it.
+        assert len(started) in (3, 4), len(started)
         for run in started:
             record = instance.get_run_record_by_id(run.run_id)
             assert datetime.fromtimestamp(record.start_time, UTC) < paused_at
