@@ -388,12 +388,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the raw results too")
+    parser.add_argument("--json-out", type=Path, default=None, help="write the raw results here")
     parser.add_argument("--work", type=Path, default=None, help="folder (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eventsync-overhead-") as tmp:
         result = measure(args.work or Path(tmp), args.runs)
     if args.json:
         print(json.dumps(result, indent=1))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=1))
     print(table(result))
 
 
