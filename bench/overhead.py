@@ -75,9 +75,20 @@ def import_seconds(module: str, env: dict[str, str]) -> float:
 
 
 # --- the store and the Dagster home -------------------------------------------------------
-def setup(home: Path) -> dict[str, Any]:
+CONSOLIDATED = """
+# bench.overhead --consolidated: one SQLite event log, not one database per run
+event_log_storage:
+  module: dagster.core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {home}/history/runs
+"""
+
+
+def setup(home: Path, consolidated: bool = False) -> dict[str, Any]:
     """A DAGSTER_HOME with the project's dagster.yaml, a SQLite store with one workspace,
-    one local sync and one day of ROWS events (USERS users), the day exported once."""
+    one local sync and one day of ROWS events (USERS users). `consolidated`: Dagster's
+    event log in one SQLite database instead of one per run."""
     import pyarrow as pa
 
     from bench.daemon import prepare_home
@@ -88,6 +99,9 @@ def setup(home: Path) -> dict[str, Any]:
 
     shutil.rmtree(home, ignore_errors=True)
     prepare_home(home)
+    if consolidated:
+        with (home / "dagster.yaml").open("a") as f:
+            f.write(CONSOLIDATED.format(home=home))
     env = _env(home)
     os.environ.update(env)
     url = env["EVENTSYNC_DATABASE_URL"]
@@ -280,16 +294,16 @@ def _median_timeline(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
 
-def measure(work: Path, runs: int) -> dict[str, Any]:
+def measure(work: Path, runs: int, consolidated: bool = False) -> dict[str, Any]:
     import dagster as dg
 
     from pipeline.defs.exports.partitions import partition_key, partitions
     from pipeline.defs.exports.schedules import run_tags
     from pipeline.defs.privacy.jobs import ATTEMPT_TAG, REQUEST_TAG, run_config
 
-    ctx = setup(work / "home")
+    ctx = setup(work / "home", consolidated)
     env, sync = ctx["env"], ctx["sync"]
-    out: dict[str, Any] = {"rows": ROWS, "runs": runs}
+    out: dict[str, Any] = {"rows": ROWS, "runs": runs, "consolidated": consolidated}
     out["import_dagster_s"] = [import_seconds("dagster", env) for _ in range(runs)]
     out["import_definitions_s"] = [import_seconds(LOCATION, env) for _ in range(runs)]
 
@@ -351,7 +365,8 @@ def _fmt(values: list[float]) -> str:
 def table(r: dict[str, Any]) -> str:
     ex, er = r["export"], r["erasure"]
     lines = [
-        f"Per-run overhead, one day of {r['rows']} events, local sync, SQLite storage; "
+        f"Per-run overhead, one day of {r['rows']} events, local sync, SQLite storage "
+        f"(event log: {'consolidated' if r.get('consolidated') else 'one database per run'}); "
         f"median of {r['runs']} (`python -m bench.overhead`).",
         "",
         "| measurement | median (s) | runs (s) |",
@@ -390,9 +405,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the raw results too")
     parser.add_argument("--json-out", type=Path, default=None, help="write the raw results here")
     parser.add_argument("--work", type=Path, default=None, help="folder (default: a temp dir)")
+    parser.add_argument(
+        "--consolidated", action="store_true", help="one SQLite event log for all runs"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eventsync-overhead-") as tmp:
-        result = measure(args.work or Path(tmp), args.runs)
+        result = measure(args.work or Path(tmp), args.runs, args.consolidated)
     if args.json:
         print(json.dumps(result, indent=1))
     if args.json_out:
