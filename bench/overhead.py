@@ -115,15 +115,16 @@ def setup(home: Path, consolidated: bool = False) -> dict[str, Any]:
     return {"env": env, "url": url, "engine": engine, "workspace_id": ws, "sync": sync}
 
 
-def export_in_process(ctx: dict[str, Any]) -> float:
-    """eventsync's own work of an export run, in this process: stage + export the day."""
+def export_in_process(ctx: dict[str, Any]) -> tuple[float, float]:
+    """eventsync's own work of an export run, in this process: stage + export the day
+    (seconds, CPU seconds)."""
     from assets.export import export_partition
     from assets.formats import staging_codec
     from assets.staging import stage_day
     from pipeline.privacy.opener import default_opener
 
     sync = ctx["sync"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     stage = stage_day(
         ctx["url"],
         ctx["engine"],
@@ -134,7 +135,7 @@ def export_in_process(ctx: dict[str, Any]) -> float:
         codec=staging_codec(sync.formats, sync.compression),
     )
     export_partition(ctx["engine"], stage, sync.formats, sync.compression, default_opener(sync))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def erasure_request(ctx: dict[str, Any], user: str) -> str:
@@ -145,17 +146,18 @@ def erasure_request(ctx: dict[str, Any], user: str) -> str:
     return runner.claim(ctx["engine"], req.id, "bench").id
 
 
-def erasure_in_process(ctx: dict[str, Any], user: str) -> float:
-    """eventsync's own work of an erasure run, in this process (the CLI's `--now`)."""
+def erasure_in_process(ctx: dict[str, Any], user: str) -> tuple[float, float]:
+    """eventsync's own work of an erasure run, in this process (the CLI's `--now`)
+    (seconds, CPU seconds)."""
     from pipeline.privacy import runner
 
     request_id = erasure_request(ctx, user)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     done = runner.run_all(ctx["engine"], request_id, "bench")
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     if done.status != "completed":
         raise RuntimeError(f"in-process erasure ended {done.status}")
-    return seconds
+    return seconds, cpu
 
 
 # --- runs launched like the daemon launches them ------------------------------------------
@@ -218,25 +220,59 @@ def create_run(
     )
 
 
-def launch_and_wait(instance: Any, workspace: Any, run: Any, timeout: float = 120) -> float:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _worker_pid(instance: Any, run_id: str) -> int | None:
+    from dagster import DagsterEventType
+
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        message = record.dagster_event.message or ""
+        if message.startswith("Started process for run (pid: "):
+            return int(message.split("pid: ", 1)[1].split(")", 1)[0])
+    return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """user + system CPU seconds of a live process (Linux /proc), None once it exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    if fields[0] == "Z":
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def launch_and_wait(
+    instance: Any, workspace: Any, run: Any, timeout: float = 120
+) -> tuple[float, float]:
     """Launch `run` (DefaultRunLauncher -> code server -> run worker) and wait for its
-    finished status in run storage; the seconds in between."""
+    finished status in run storage: the seconds in between, and the CPU seconds of the
+    run worker process (sampled every 20 ms until it exits; on a busy machine the CPU
+    time moves less than the wall time)."""
     t0 = time.perf_counter()
     instance.launch_run(run.run_id, workspace)
     deadline = time.monotonic() + timeout
+    pid, cpu, seconds, status = None, 0.0, None, None
     while True:
-        current = instance.get_run_by_id(run.run_id)
-        if current.is_finished:
-            break
+        if pid is None:
+            pid = _worker_pid(instance, run.run_id)
+        sample = _cpu_seconds(pid) if pid is not None else None
+        if sample is not None:
+            cpu = sample
+        if seconds is None:
+            current = instance.get_run_by_id(run.run_id)
+            if current.is_finished:
+                seconds, status = time.perf_counter() - t0, current.status.value
+        if seconds is not None and (sample is None or time.monotonic() > deadline):
+            break  # the worker has exited
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run.run_id} not finished after {timeout}s")
         time.sleep(0.02)
-    seconds = time.perf_counter() - t0
-    if current.status.value != "SUCCESS":
-        raise RuntimeError(
-            f"run {run.run_id} ended {current.status.value}: {_errors(instance, run)}"
-        )
-    return seconds
+    if status != "SUCCESS":
+        raise RuntimeError(f"run {run.run_id} ended {status}: {_errors(instance, run)}")
+    return seconds, cpu
 
 
 def _errors(instance: Any, run: Any) -> str:
@@ -319,12 +355,15 @@ def measure(work: Path, runs: int, consolidated: bool = False) -> dict[str, Any]
             workspace = request_context()
             run = create_run(instance, workspace, "daily_sync_job", {}, export_tags)
             launched = time.time()
-            wall = launch_and_wait(instance, workspace, run)
+            wall, cpu = launch_and_wait(instance, workspace, run)
+            work_wall, work_cpu = export_in_process(ctx)
             exports.append(
                 {
                     "wall": wall,
+                    "cpu": cpu,
                     "metadata_work": export_metadata_seconds(instance, run.run_id),
-                    "warm_work": export_in_process(ctx),
+                    "warm_work": work_wall,
+                    "warm_work_cpu": work_cpu,
                     "timeline": timeline(instance, run.run_id, launched),
                 }
             )
@@ -332,11 +371,14 @@ def measure(work: Path, runs: int, consolidated: bool = False) -> dict[str, Any]
             req_tags = {REQUEST_TAG: request_id, ATTEMPT_TAG: "1", "dagster/priority": "50"}
             run = create_run(instance, workspace, "erasure_job", run_config(request_id), req_tags)
             launched = time.time()
-            wall = launch_and_wait(instance, workspace, run)
+            wall, cpu = launch_and_wait(instance, workspace, run)
+            work_wall, work_cpu = erasure_in_process(ctx, f"bench-user-{2 * i + 1}")
             erasures.append(
                 {
                     "wall": wall,
-                    "warm_work": erasure_in_process(ctx, f"bench-user-{2 * i + 1}"),
+                    "cpu": cpu,
+                    "warm_work": work_wall,
+                    "warm_work_cpu": work_cpu,
                     "timeline": timeline(instance, run.run_id, launched),
                 }
             )
@@ -349,6 +391,11 @@ def measure(work: Path, runs: int, consolidated: bool = False) -> dict[str, Any]
             "wall_median_s": wall,
             "warm_work_median_s": work_s,
             "overhead_median_s": statistics.median(r["wall"] - r["warm_work"] for r in rows),
+            "cpu_s": [r["cpu"] for r in rows],
+            "warm_work_cpu_s": [r["warm_work_cpu"] for r in rows],
+            "cpu_median_s": statistics.median(r["cpu"] for r in rows),
+            "warm_work_cpu_median_s": statistics.median(r["warm_work_cpu"] for r in rows),
+            "cpu_overhead_median_s": statistics.median(r["cpu"] - r["warm_work_cpu"] for r in rows),
             "timeline_median_s": _median_timeline([r["timeline"] for r in rows]),
         }
     out["export"]["metadata_work_median_s"] = statistics.median(r["metadata_work"] for r in exports)
@@ -385,6 +432,14 @@ def table(r: dict[str, Any]) -> str:
         f"| erasure work, warm in-process | {er['warm_work_median_s']:.2f} | "
         f"{_fmt(er['warm_work_s'])} |",
         f"| **erasure run overhead** (wall - warm work) | **{er['overhead_median_s']:.2f}** | |",
+        f"| export run worker, CPU | {ex['cpu_median_s']:.2f} | {_fmt(ex['cpu_s'])} |",
+        f"| export work, warm in-process, CPU | {ex['warm_work_cpu_median_s']:.2f} | "
+        f"{_fmt(ex['warm_work_cpu_s'])} |",
+        f"| export run CPU overhead | {ex['cpu_overhead_median_s']:.2f} | |",
+        f"| erasure run worker, CPU | {er['cpu_median_s']:.2f} | {_fmt(er['cpu_s'])} |",
+        f"| erasure work, warm in-process, CPU | {er['warm_work_cpu_median_s']:.2f} | "
+        f"{_fmt(er['warm_work_cpu_s'])} |",
+        f"| erasure run CPU overhead | {er['cpu_overhead_median_s']:.2f} | |",
         "",
         "Where a run's wall time goes (medians, s, from the run's event log):",
         "",

@@ -13,7 +13,7 @@ cost ~3 s of imports, seven of them most of an erasure's 32 s. The ops pass noth
 each other (`Nothing` dependencies keep the order and the graph): each reads the request
 id from the run config (`ops.privacy_start.config.request_id`, which a re-execution
 inherits), so no output is pickled, stored and loaded by an IO manager between steps --
-that was 48 of an erasure run's 82 event-log writes (bench/overhead.py).
+that was 40 of the 83 event-log writes of a one-user erasure run.
 
 Nothing personal reaches Dagster's storage: run config and tags carry the request id,
 logs carry request ids, steps and counts; a failing op's error is recorded in the
