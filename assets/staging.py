@@ -32,7 +32,6 @@ from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
 from assets.extract import DayQuery, FingerprintAccumulator, stream_day
 from assets.formats import handler
 from assets.suppressed import SuppressedSubjects
-from assets.validate import DayValidator
 from resources.locks import default_holder, export_lock, partition_lock
 from resources.settings import data_root
 
@@ -173,6 +172,8 @@ def _stage_day(
     run = uuid.uuid4().hex[:12]
     staged_tmp = staged.with_name(f"{staged.name}.{run}.tmp")
     q_tmp = q_path.with_name(f"{q_path.name}.{run}.tmp")
+    from assets.validate import DayValidator  # pandas + pandera: not at code-location load
+
     validator = DayValidator(workspace_id, day)
     q_writer: pq.ParquetWriter | None = None
     with pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer:

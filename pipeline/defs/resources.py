@@ -1,14 +1,18 @@
 """The Dagster resources of the code location, defined and built in one place: the event
 store and the destinations. They wrap the plain adapters in `resources/` (which import
-no Dagster), so the CLI, the API and tests use the same code without Dagster."""
+no Dagster), so the CLI, the API and tests use the same code without Dagster.
+
+Every run process imports this module (it loads the code location), so nothing heavy is
+imported here: the S3 and GCS settings are our own models with the fields of
+dagster-aws ``S3Resource`` and dagster-gcp ``GCSResource`` (importing those packages
+costs ~0.5 s: dagster_gcp pulls in BigQuery and Dataproc), and the storage clients
+(boto3, google-cloud-storage) are imported when a destination of that kind is opened."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
-from dagster_gcp import GCSResource
 from pydantic import Field
 from sqlalchemy import Engine
 
@@ -34,14 +38,77 @@ class EventStoreResource(dg.ConfigurableResource):
 MiB = 1024 * 1024
 
 
-class DestinationsResource(dg.ConfigurableResource):
-    """Opens each sync's destination. Composes dagster-aws ``S3Resource`` (endpoint_url,
-    region_name, max_attempts, profile; keys only via ``dg.EnvVar`` if at all) and
-    dagster-gcp ``GCSResource`` (project). Retries are done by eventsync with backoff
-    and jitter, bounded by ``s3.max_attempts``, so botocore runs one attempt per call."""
+class S3Config(dg.ConfigurableResource):
+    """The fields of dagster-aws ``S3Resource`` (same names, defaults and meaning), without
+    importing dagster_aws. eventsync builds its own boto3 client from them
+    (resources/destinations); ``use_unsigned_session``, ``use_ssl`` and ``verify`` are
+    kept so that a configuration written for dagster-aws stays valid. Keys only as
+    ``dg.EnvVar``, if at all: they are read from the environment at run time."""
 
-    s3: S3Resource = Field(default_factory=lambda: S3Resource())
-    gcs: GCSResource = Field(default_factory=lambda: GCSResource())
+    use_unsigned_session: bool = Field(
+        default=False, description="Specifies whether to use an unsigned S3 session."
+    )
+    region_name: str | None = Field(
+        default=None, description="Specifies a custom region for the S3 session."
+    )
+    endpoint_url: str | None = Field(
+        default=None, description="Specifies a custom endpoint for the S3 session."
+    )
+    max_attempts: int = Field(
+        default=5,
+        description="Attempts per operation, the first included (eventsync retries with "
+        "backoff and jitter; botocore makes one attempt per call).",
+    )
+    profile_name: str | None = Field(
+        default=None, description="Specifies a profile to connect that session."
+    )
+    use_ssl: bool = Field(
+        default=True, description="Whether or not to use SSL. By default, SSL is used."
+    )
+    verify: bool | None = Field(
+        default=None, description="Whether or not to verify SSL certificates (default: yes)."
+    )
+    aws_access_key_id: str | None = Field(
+        default=None, description="AWS access key ID to use when creating the boto3 session."
+    )
+    aws_secret_access_key: str | None = Field(
+        default=None, description="AWS secret access key to use when creating the boto3 session."
+    )
+    aws_session_token: str | None = Field(
+        default=None, description="AWS session token to use when creating the boto3 session."
+    )
+
+
+class GCSConfig(dg.ConfigurableResource):
+    """The field of dagster-gcp ``GCSResource``, without importing dagster_gcp; the client
+    is the one that resource builds, ``google.cloud.storage.Client(project=...)``."""
+
+    project: str | None = Field(default=None, description="Project name")
+
+    def get_client(self) -> Any:
+        from google.cloud import storage
+
+        return storage.Client(project=self.project)
+
+
+def _same_fields(cls: type[dg.ConfigurableResource], value: Any) -> Any:
+    """`value` as a `cls`: a dagster-aws/dagster-gcp resource (or any object with the same
+    fields) is copied field by field, an ``EnvVar`` value stays an ``EnvVar``."""
+    if value is None or isinstance(value, cls | dict):
+        return value
+    return cls(**{name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)})
+
+
+class DestinationsResource(dg.ConfigurableResource):
+    """Opens each sync's destination. Takes the settings of dagster-aws ``S3Resource``
+    (endpoint_url, region_name, max_attempts, profile; keys only via ``dg.EnvVar`` if at
+    all) and dagster-gcp ``GCSResource`` (project): ``s3=`` / ``gcs=`` accept those
+    resources or ``S3Config`` / ``GCSConfig`` (the same fields). Retries are done by
+    eventsync with backoff and jitter, bounded by ``s3.max_attempts``, so botocore runs
+    one attempt per call."""
+
+    s3: S3Config = Field(default_factory=lambda: S3Config())
+    gcs: GCSConfig = Field(default_factory=lambda: GCSConfig())
     sts_endpoint_url: str | None = Field(
         default=None, description="STS endpoint for role assumption (default: the S3 endpoint_url)."
     )
@@ -56,6 +123,12 @@ class DestinationsResource(dg.ConfigurableResource):
     gcs_chunk_size_mb: float = Field(
         default=16, description="GCS resumable chunk (multiple of 0.25)."
     )
+
+    def __init__(self, **data: Any) -> None:
+        for name, cls in (("s3", S3Config), ("gcs", GCSConfig)):
+            if name in data:
+                data[name] = _same_fields(cls, data[name])
+        super().__init__(**data)
 
     def settings(self) -> DestinationSettings:
         s3 = self.s3
@@ -88,12 +161,12 @@ class DestinationsResource(dg.ConfigurableResource):
         """The resource the demo's Definitions use: endpoint/region/project from env."""
         env = DestinationSettings.from_env()
         return cls(
-            s3=S3Resource(
+            s3=S3Config(
                 endpoint_url=env.s3_endpoint_url,
                 region_name=env.region,
                 max_attempts=env.max_attempts,
             ),
-            gcs=GCSResource(project=env.gcs_project),
+            gcs=GCSConfig(project=env.gcs_project),
             sts_endpoint_url=env.sts_endpoint_url,
             multipart_threshold_mb=env.multipart_threshold / MiB,
             part_size_mb=env.part_size / MiB,

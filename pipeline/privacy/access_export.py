@@ -33,7 +33,6 @@ from assets.event_schema import COLUMNS, EXPORT_SCHEMA, TS
 from assets.extract import RAW_SCHEMA
 from assets.formats import handler
 from assets.layout import access_export_key
-from assets.validate import DayValidator
 from pipeline.privacy import ledger
 from pipeline.privacy.opener import Opener, default_opener
 from pipeline.privacy.suppressions import is_suppressed
@@ -107,6 +106,8 @@ def write_csv(
     """Validate the subject's events day by day, stage the valid ones with the profile
     columns as Parquet, and render that as CSV into `out`; returns counts. `erased`:
     the subject is suppressed, so the file is the header alone."""
+    from assets.validate import DayValidator  # pandas + pandera, only when this runs
+
     profile = {} if erased else (_profile(engine, req) or {})
     prof = {
         "profile_company_id": profile.get("company_id"),
