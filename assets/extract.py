@@ -7,8 +7,10 @@ batch size, never by the size of the day.
 
 from __future__ import annotations
 
+import queue
 import re
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -120,6 +122,58 @@ def stream_day(url: str, query: DayQuery, batch_rows: int = 65_536) -> Iterator[
             first = False
             if batch.num_rows:
                 yield _conform(batch)
+
+
+def read_ahead(produce: Callable[[], Iterator[pa.RecordBatch]], depth: int = 1) -> Iterator:
+    """The items of `produce()`, read by a thread that stays at most `depth` items
+    ahead: the database and the driver fill the next batch while the caller validates
+    and writes this one (ADBC, Arrow, DuckDB and Parquet release the GIL), and memory
+    grows by `depth` batches only. The iterator is created, run and closed in the
+    thread (an ADBC connection stays in one thread); its errors are raised here. When
+    the caller stops early, the thread closes it and ends."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            it = produce()
+            try:
+                for item in it:
+                    if not put(item):
+                        break
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+            return
+        put(done)
+
+    thread = threading.Thread(target=run, name="eventsync-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            del item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:

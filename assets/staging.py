@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
-from assets.extract import DayQuery, FingerprintAccumulator, stream_day
+from assets.extract import DayQuery, FingerprintAccumulator, read_ahead, stream_day
 from assets.formats import handler
 from assets.suppressed import SuppressedSubjects
 from assets.validate import DayValidator
@@ -175,18 +175,26 @@ def _stage_day(
     q_tmp = q_path.with_name(f"{q_path.name}.{run}.tmp")
     validator = DayValidator(workspace_id, day)
     q_writer: pq.ParquetWriter | None = None
+
+    def write_quarantine(quarantine: pa.Table) -> None:
+        nonlocal q_writer
+        if q_writer is None:
+            q_path.parent.mkdir(parents=True, exist_ok=True)
+            q_writer = pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd")
+        q_writer.write_table(quarantine)
+
     with pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer:
-        for batch in stream_day(url, query, batch_rows=batch_rows):
+        # The next batch is read while this one is validated and written.
+        for batch in read_ahead(lambda: stream_day(url, query, batch_rows=batch_rows)):
             accumulator.add(batch)
             # Erased subjects never reach staging, quarantine or an export.
             valid, quarantine = validator.validate(suppressed.drop(batch))
+            del batch
             if valid.num_rows:
                 writer.write_table(valid, row_group_size=row_group_rows(valid))
             if quarantine.num_rows:
-                if q_writer is None:
-                    q_path.parent.mkdir(parents=True, exist_ok=True)
-                    q_writer = pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd")
-                q_writer.write_table(quarantine)
+                write_quarantine(quarantine)
+            del valid, quarantine
     if q_writer is not None:
         q_writer.close()
         os.replace(q_tmp, q_path)

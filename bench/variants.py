@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import sys
@@ -111,7 +112,7 @@ def profile_stage(url: str, workspace_id: str, day: str, out: Path, batch_rows: 
     seconds = time.perf_counter() - started
     buf = io.StringIO()
     stats = pstats.Stats(prof, stream=buf)
-    stats.sort_stats("tottime").print_stats(12)
+    stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_N", "12")))
     return {"seconds": seconds, "rows": stage.extracted, "profile": buf.getvalue()}
 
 
