@@ -132,6 +132,10 @@ def main() -> None:
     a.out.mkdir(parents=True)
     result = VARIANTS[a.variant](a.url, a.workspace, a.day, a.out, a.batch_rows)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds of the whole process (imports included): on a shared machine the
+    # wall time varies with the load, the work done much less.
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
     shutil.rmtree(a.out, ignore_errors=True)
     sys.stdout.write(json.dumps(result) + "\n")
 
