@@ -124,41 +124,41 @@ def stream_day(url: str, query: DayQuery, batch_rows: int = 65_536) -> Iterator[
                 yield _conform(batch)
 
 
-def read_ahead(produce: Callable[[], Iterator[pa.RecordBatch]], depth: int = 1) -> Iterator:
-    """The items of `produce()`, read by a thread that stays at most `depth` items
-    ahead: the database and the driver fill the next batch while the caller validates
-    and writes this one (ADBC, Arrow, DuckDB and Parquet release the GIL), and memory
-    grows by `depth` batches only. The iterator is created, run and closed in the
-    thread (an ADBC connection stays in one thread); its errors are raised here. When
-    the caller stops early, the thread closes it and ends."""
-    items: queue.Queue = queue.Queue(maxsize=depth)
+def read_ahead(produce: Callable[[], Iterator[pa.RecordBatch]], ahead: int = 1) -> Iterator:
+    """The items of `produce()`, read by a thread at most `ahead` items ahead of the
+    caller: the database and the driver fill the next batch while the caller validates
+    and writes this one (ADBC, Arrow, DuckDB and Parquet release the GIL). Memory
+    grows by `ahead` batches only: the thread starts reading an item only when the
+    caller is done with all but `ahead` of the earlier ones (a bounded queue alone
+    would let it hold one more, blocked in `put`). The iterator is created, run and
+    closed in the thread (an ADBC connection stays in one thread); its errors are
+    raised here. When the caller stops early, the thread closes it and ends."""
+    items: queue.SimpleQueue = queue.SimpleQueue()
+    slots = threading.Semaphore(ahead + 1)  # the caller's item and those ahead of it
     stop = threading.Event()
     done = object()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
 
     def run() -> None:
         try:
             it = produce()
             try:
-                for item in it:
-                    if not put(item):
-                        break
+                while True:
+                    while not slots.acquire(timeout=0.1):
+                        if stop.is_set():
+                            return
+                    if stop.is_set():
+                        return
+                    item = next(it, done)
+                    items.put(item)
+                    if item is done:
+                        return
+                    del item
             finally:
                 close = getattr(it, "close", None)
                 if close is not None:
                     close()
         except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
-            return
-        put(done)
+            items.put(exc)
 
     thread = threading.Thread(target=run, name="eventsync-read-ahead", daemon=True)
     thread.start()
@@ -171,6 +171,7 @@ def read_ahead(produce: Callable[[], Iterator[pa.RecordBatch]], depth: int = 1) 
                 raise item
             yield item
             del item
+            slots.release()
     finally:
         stop.set()
         thread.join()

@@ -20,6 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -183,9 +184,14 @@ def _stage_day(
             q_writer = pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd")
         q_writer.write_table(quarantine)
 
-    with pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer:
-        # The next batch is read while this one is validated and written.
-        for batch in read_ahead(lambda: stream_day(url, query, batch_rows=batch_rows)):
+    # The next batch is read while this one is validated and written; closed at once
+    # if this run fails (the reader thread ends and closes its connection).
+    batches = read_ahead(lambda: stream_day(url, query, batch_rows=batch_rows))
+    with (
+        closing(batches),
+        pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer,
+    ):
+        for batch in batches:
             accumulator.add(batch)
             # Erased subjects never reach staging, quarantine or an export.
             valid, quarantine = validator.validate(suppressed.drop(batch))
