@@ -176,14 +176,6 @@ def _stage_day(
     q_tmp = q_path.with_name(f"{q_path.name}.{run}.tmp")
     validator = DayValidator(workspace_id, day)
     q_writer: pq.ParquetWriter | None = None
-
-    def write_quarantine(quarantine: pa.Table) -> None:
-        nonlocal q_writer
-        if q_writer is None:
-            q_path.parent.mkdir(parents=True, exist_ok=True)
-            q_writer = pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd")
-        q_writer.write_table(quarantine)
-
     # The next batch is read while this one is validated and written; closed at once
     # if this run fails (the reader thread ends and closes its connection).
     batches = read_ahead(lambda: stream_day(url, query, batch_rows=batch_rows))
@@ -199,7 +191,10 @@ def _stage_day(
             if valid.num_rows:
                 writer.write_table(valid, row_group_size=row_group_rows(valid))
             if quarantine.num_rows:
-                write_quarantine(quarantine)
+                if q_writer is None:
+                    q_path.parent.mkdir(parents=True, exist_ok=True)
+                    q_writer = pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd")
+                q_writer.write_table(quarantine)
             del valid, quarantine
     if q_writer is not None:
         q_writer.close()
