@@ -7,8 +7,10 @@ batch size, never by the size of the day.
 
 from __future__ import annotations
 
+import queue
 import re
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -120,6 +122,59 @@ def stream_day(url: str, query: DayQuery, batch_rows: int = 65_536) -> Iterator[
             first = False
             if batch.num_rows:
                 yield _conform(batch)
+
+
+def read_ahead(produce: Callable[[], Iterator[pa.RecordBatch]], ahead: int = 1) -> Iterator:
+    """The items of `produce()`, read by a thread at most `ahead` items ahead of the
+    caller: the database and the driver fill the next batch while the caller validates
+    and writes this one (ADBC, Arrow, DuckDB and Parquet release the GIL). Memory
+    grows by `ahead` batches only: the thread starts reading an item only when the
+    caller is done with all but `ahead` of the earlier ones (a bounded queue alone
+    would let it hold one more, blocked in `put`). The iterator is created, run and
+    closed in the thread (an ADBC connection stays in one thread); its errors are
+    raised here. When the caller stops early, the thread closes it and ends."""
+    items: queue.SimpleQueue = queue.SimpleQueue()
+    slots = threading.Semaphore(ahead + 1)  # the caller's item and those ahead of it
+    stop = threading.Event()
+    done = object()
+
+    def run() -> None:
+        try:
+            it = produce()
+            try:
+                while True:
+                    while not slots.acquire(timeout=0.1):
+                        if stop.is_set():
+                            return
+                    if stop.is_set():
+                        return
+                    item = next(it, done)
+                    items.put(item)
+                    if item is done:
+                        return
+                    del item
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+        except BaseException as exc:  # handed to the consumer, raised there
+            items.put(exc)
+
+    thread = threading.Thread(target=run, name="eventsync-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            del item
+            slots.release()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:

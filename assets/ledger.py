@@ -4,11 +4,14 @@ that hold a user or company."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 
 from assets.duck import duck
 from assets.formats.text import sql_path
@@ -32,6 +35,11 @@ def _day(table: Any, sync_id: str, day: str) -> Any:
 
 def subjects_of(staged: Path) -> list[tuple[str, str]]:
     """(subject type, id) of every user and company in a staged file."""
+    table = _subjects_table(staged)
+    return list(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+
+
+def _subjects_table(staged: Path) -> pa.Table:
     src = f"read_parquet({sql_path(staged)})"
     return (
         duck()
@@ -39,17 +47,63 @@ def subjects_of(staged: Path) -> list[tuple[str, str]]:
             f"SELECT DISTINCT 'user' AS t, user_id AS id FROM {src}"
             f" UNION SELECT DISTINCT 'company', company_id FROM {src} WHERE company_id IS NOT NULL"
         )
-        .fetchall()
+        .arrow()
+        .read_all()
     )
 
 
-def index_subjects_ahead(engine: Engine, stage: StageResult) -> list[tuple[str, str]]:
-    """Write-ahead: add the staged day's subjects to the day's index before any of its
-    files is uploaded (a union: files of an earlier export may still be there). An
-    export killed after this point leaves a day an erasure will visit."""
-    sync_id, day = stage.sync_id, stage.day
-    subjects = subjects_of(Path(stage.staged_path))
-    with engine.begin() as conn:
+def _copy_rows(sync_id: str, day: str, subjects: list[tuple[str, str]]) -> bytes:
+    """The index rows as CSV for PostgreSQL's COPY (every value quoted: an empty id
+    stays an empty string, not NULL)."""
+    n = len(subjects)
+    table = pa.table(
+        {
+            "sync_id": pa.array([sync_id] * n, pa.string()),
+            "day": pa.array([day] * n, pa.string()),
+            "subject_type": pa.array([t for t, _ in subjects], pa.string()),
+            "subject_id": pa.array([i for _, i in subjects], pa.string()),
+        }
+    )
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+    return buf.getvalue()
+
+
+def _insert_subjects(
+    conn: Connection, sync_id: str, day: str, subjects: list[tuple[str, str]], union: bool
+) -> None:
+    """Add the day's subjects to its index inside the caller's transaction; `union`:
+    some may be there already (kept). PostgreSQL: one COPY (into a temporary table
+    first for a union), ~20x faster than an executemany of 50k rows; SQLite: one
+    executemany of plain tuples."""
+    if not subjects:
+        return
+    cols = "sync_id, day, subject_type, subject_id"
+    raw = conn.connection.driver_connection
+    if conn.dialect.driver in ("psycopg2", "psycopg"):
+        data = _copy_rows(sync_id, day, subjects)
+        target = "export_subjects"
+        if union:
+            conn.exec_driver_sql(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS _eventsync_subjects"
+                " (LIKE export_subjects) ON COMMIT DROP"
+            )
+            target = "_eventsync_subjects"
+        copy = f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)"
+        with raw.cursor() as cur:
+            if hasattr(cur, "copy_expert"):  # psycopg2
+                cur.copy_expert(copy, io.BytesIO(data))
+            else:  # psycopg 3
+                with cur.copy(copy) as pipe:
+                    pipe.write(data)
+        if union:
+            conn.exec_driver_sql(
+                f"INSERT INTO export_subjects ({cols}) SELECT {cols} FROM _eventsync_subjects"
+                " ON CONFLICT DO NOTHING"
+            )
+        return
+    verb = "INSERT OR IGNORE" if union and conn.dialect.name == "sqlite" else "INSERT"
+    if union and conn.dialect.name != "sqlite":
         known = set(
             conn.execute(
                 select(export_subjects.c.subject_type, export_subjects.c.subject_id).where(
@@ -57,13 +111,22 @@ def index_subjects_ahead(engine: Engine, stage: StageResult) -> list[tuple[str, 
                 )
             ).all()
         )
-        rows = [
-            {"sync_id": sync_id, "day": day, "subject_type": t, "subject_id": i}
-            for t, i in subjects
-            if (t, i) not in known
-        ]
-        for start in range(0, len(rows), 10_000):
-            conn.execute(insert(export_subjects), rows[start : start + 10_000])
+        subjects = [s for s in subjects if tuple(s) not in known]
+    conn.exec_driver_sql(
+        f"{verb} INTO export_subjects ({cols}) VALUES (?, ?, ?, ?)"
+        if conn.dialect.paramstyle == "qmark"
+        else f"{verb} INTO export_subjects ({cols}) VALUES (%s, %s, %s, %s)",
+        [(sync_id, day, t, i) for t, i in subjects],
+    )
+
+
+def index_subjects_ahead(engine: Engine, stage: StageResult) -> list[tuple[str, str]]:
+    """Write-ahead: add the staged day's subjects to the day's index before any of its
+    files is uploaded (a union: files of an earlier export may still be there). An
+    export killed after this point leaves a day an erasure will visit."""
+    subjects = subjects_of(Path(stage.staged_path))
+    with engine.begin() as conn:
+        _insert_subjects(conn, stage.sync_id, stage.day, subjects, union=True)
     return subjects
 
 
@@ -101,12 +164,7 @@ def record_export(
             )
         )
         conn.execute(delete(export_subjects).where(_day(export_subjects, sync_id, day)))
-        rows = [
-            {"sync_id": sync_id, "day": day, "subject_type": t, "subject_id": i}
-            for t, i in subjects
-        ]
-        for start in range(0, len(rows), 10_000):
-            conn.execute(insert(export_subjects), rows[start : start + 10_000])
+        _insert_subjects(conn, sync_id, day, subjects, union=False)
 
 
 def record_rewrite(engine: Engine, manifest: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.event_schema import EXPORT_SCHEMA, QUARANTINE_SCHEMA
-from assets.extract import DayQuery, FingerprintAccumulator, stream_day
+from assets.extract import DayQuery, FingerprintAccumulator, read_ahead, stream_day
 from assets.formats import handler
 from assets.suppressed import SuppressedSubjects
 from resources.locks import default_holder, export_lock, partition_lock
@@ -176,11 +177,18 @@ def _stage_day(
 
     validator = DayValidator(workspace_id, day)
     q_writer: pq.ParquetWriter | None = None
-    with pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer:
-        for batch in stream_day(url, query, batch_rows=batch_rows):
+    # The next batch is read while this one is validated and written; closed at once
+    # if this run fails (the reader thread ends and closes its connection).
+    batches = read_ahead(lambda: stream_day(url, query, batch_rows=batch_rows))
+    with (
+        closing(batches),
+        pq.ParquetWriter(staged_tmp, EXPORT_SCHEMA, compression=codec) as writer,
+    ):
+        for batch in batches:
             accumulator.add(batch)
             # Erased subjects never reach staging, quarantine or an export.
             valid, quarantine = validator.validate(suppressed.drop(batch))
+            del batch
             if valid.num_rows:
                 writer.write_table(valid, row_group_size=row_group_rows(valid))
             if quarantine.num_rows:
@@ -188,6 +196,7 @@ def _stage_day(
                     q_path.parent.mkdir(parents=True, exist_ok=True)
                     q_writer = pq.ParquetWriter(q_tmp, QUARANTINE_SCHEMA, compression="zstd")
                 q_writer.write_table(quarantine)
+            del valid, quarantine
     if q_writer is not None:
         q_writer.close()
         os.replace(q_tmp, q_path)

@@ -1,9 +1,23 @@
 """Row validation with a pandera schema, per record batch.
 
-Each batch is turned into pandas with Arrow-backed dtypes taken from the Arrow
-schema (zero-copy; a wrong dtype makes pandera's pandas backend orders of magnitude
-slower), validated lazily, and split: rows with failure cases go to quarantine with
-the reason(s), the rest are cast to the export schema.
+The pandera schema (`event_schema`) is the declared rule set and the only source of
+quarantine reasons. Running it on every row costs more than reading the rows (pandas
+conversion, one pandas pass per check), so each batch is first screened in Arrow:
+`screen` implements the same rules as vectorized pyarrow.compute expressions (and
+DuckDB's JSON check) and marks every row that may fail one of them. Only those rows
+go through pandera, which names the reasons; the screen may mark too many rows
+(pandera then passes them), never too few -- every rule is per row, and a duplicate
+event id marks every row that carries it, so pandera sees each duplicate group whole.
+pandera then reports exactly the failure cases it reports for the whole batch, in the
+same sequence, so even the order of a row's reasons (which comes out of an unstable
+sort over all the cases of a call) is the same. tests/assets/test_validate.py checks,
+on random hostile batches, that screen + pandera gives exactly the rows and reasons of
+pandera on the whole batch.
+
+The rows pandera sees are turned into pandas with Arrow-backed dtypes taken from the
+Arrow schema (zero-copy; a wrong dtype makes pandera's pandas backend orders of
+magnitude slower), validated lazily, and split: rows with failure cases go to
+quarantine with the reason(s), the rest are cast to the export schema.
 """
 
 from __future__ import annotations
@@ -29,9 +43,9 @@ from assets.event_schema import (
 )
 from resources.clock import day_bounds_us
 
-_STR = pd.ArrowDtype(pa.string())
-_INT = pd.ArrowDtype(pa.int64())
-
+# Length limits of the required text columns (event_id: MAX_ID_LENGTH).
+EVENT_NAME_MAX = 512
+USER_ID_MAX = 256
 
 # Text handed to DuckDB per call: its memory stays far below its limit (duck.py) even
 # when every row carries the largest legal properties (a batch of 131,072 rows of
@@ -40,6 +54,7 @@ JSON_CHECK_CHUNK_BYTES = 4 * 1024 * 1024
 
 
 def _json_object_chunk(props: pa.Array) -> np.ndarray:
+    """True where the value is NULL or a JSON object (one DuckDB call)."""
     chunk = pa.table({"p": props})  # noqa: F841 -- read by DuckDB
     return np.asarray(
         duck()
@@ -52,26 +67,34 @@ def _json_object_chunk(props: pa.Array) -> np.ndarray:
     )
 
 
-def _json_objects(series: pd.Series) -> pd.Series:
-    """Vectorized "is a JSON object" test: DuckDB's json_valid over the Arrow buffer
-    (a Python json.loads per row would cost more than the rest of the export), in
-    slices of at most JSON_CHECK_CHUNK_BYTES of text."""
-    props = pa.Array.from_pandas(series)
+def json_objects(props: pa.Array) -> np.ndarray:
+    """Vectorized "is NULL or a JSON object" test: DuckDB's json_valid over the Arrow
+    buffer (a Python json.loads per row would cost more than the rest of the export),
+    in slices of at most JSON_CHECK_CHUNK_BYTES of text."""
     if props.nbytes <= JSON_CHECK_CHUNK_BYTES or len(props) < 2:
-        return pd.Series(_json_object_chunk(props), index=series.index)
+        return _json_object_chunk(props)
     rows = max(1, int(len(props) * JSON_CHECK_CHUNK_BYTES / props.nbytes))
-    parts = [_json_object_chunk(props.slice(i, rows)) for i in range(0, len(props), rows)]
-    return pd.Series(np.concatenate(parts), index=series.index)
+    return np.concatenate(
+        [_json_object_chunk(props.slice(i, rows)) for i in range(0, len(props), rows)]
+    )
+
+
+def _json_objects(series: pd.Series) -> pd.Series:
+    """The pandera check of `properties` (the same test as the screen's)."""
+    return pd.Series(json_objects(pa.Array.from_pandas(series)), index=series.index)
 
 
 def event_schema(workspace_id: str, day: str) -> pda.DataFrameSchema:
     """The pandera schema of one partition's raw rows. Error strings become the
-    quarantine reasons, so they say what is wrong in words a customer understands."""
+    quarantine reasons, so they say what is wrong in words a customer understands.
+    `screen` implements the same rules in Arrow: change both together."""
+    string_dtype = pd.ArrowDtype(pa.string())
+    int_dtype = pd.ArrowDtype(pa.int64())
     start, end = day_bounds_us(day)
 
     def required(name: str, max_len: int) -> pda.Column:
         return pda.Column(
-            _STR,
+            string_dtype,
             pda.Check.str_length(1, max_len, error=f"{name} empty or longer than {max_len}"),
             nullable=False,
         )
@@ -82,7 +105,7 @@ def event_schema(workspace_id: str, day: str) -> pda.DataFrameSchema:
     return pda.DataFrameSchema(
         {
             "event_id": pda.Column(
-                _STR,
+                string_dtype,
                 pda.Check.str_length(
                     1, MAX_ID_LENGTH, error=f"event_id empty or longer than {MAX_ID_LENGTH}"
                 ),
@@ -90,30 +113,33 @@ def event_schema(workspace_id: str, day: str) -> pda.DataFrameSchema:
                 unique=True,
             ),
             "workspace_id": pda.Column(
-                _STR, pda.Check.isin([workspace_id], error="workspace_id of another workspace")
+                string_dtype,
+                pda.Check.isin([workspace_id], error="workspace_id of another workspace"),
             ),
             "event_type": pda.Column(
-                _STR, pda.Check.isin(EVENT_TYPES, error="unknown event_type"), nullable=False
+                string_dtype,
+                pda.Check.isin(EVENT_TYPES, error="unknown event_type"),
+                nullable=False,
             ),
-            "event_name": required("event_name", 512),
-            "user_id": required("user_id", 256),
+            "event_name": required("event_name", EVENT_NAME_MAX),
+            "user_id": required("user_id", USER_ID_MAX),
             "occurred_at": pda.Column(
-                _INT,
+                int_dtype,
                 pda.Check.in_range(
                     start, end, include_max=False, error=f"occurred_at outside partition day {day}"
                 ),
                 nullable=False,
             ),
-            "received_at": pda.Column(_INT, nullable=False),
+            "received_at": pda.Column(int_dtype, nullable=False),
             "nps_score": pda.Column(
-                _INT,
+                int_dtype,
                 pda.Check.in_range(
                     NPS_MIN, NPS_MAX, error=f"nps_score outside {NPS_MIN}..{NPS_MAX}"
                 ),
                 nullable=True,
             ),
             "properties": pda.Column(
-                _STR,
+                string_dtype,
                 pda.Check(_json_objects, error="properties is not a JSON object"),
                 nullable=True,
             ),
@@ -121,6 +147,92 @@ def event_schema(workspace_id: str, day: str) -> pda.DataFrameSchema:
         checks=[pda.Check(nps_present, error="nps_score missing for nps_response")],
         strict=False,
     )
+
+
+# The columns the rules read, with the Arrow types the screen is written for. A batch
+# that differs goes through pandera whole (which then names the schema failure).
+_SCREEN_TYPES = {
+    "event_id": pa.string(),
+    "workspace_id": pa.string(),
+    "event_type": pa.string(),
+    "event_name": pa.string(),
+    "user_id": pa.string(),
+    "occurred_at": pa.int64(),
+    "received_at": pa.int64(),
+    "nps_score": pa.int64(),
+    "properties": pa.string(),
+}
+_EVENT_TYPES = pa.array(EVENT_TYPES, pa.string())
+
+
+def _bad_length(values: pa.Array, max_len: int) -> pa.Array:
+    """NULL, empty or longer than max_len characters (pandera's str_length counts
+    characters too)."""
+    n = pc.utf8_length(values)
+    return pc.fill_null(pc.or_(pc.less(n, 1), pc.greater(n, max_len)), True)
+
+
+def _duplicated(values: pa.Array) -> pa.Array:
+    """Every row whose value occurs more than once in the batch (all of them, as
+    pandera's uniqueness check reports them)."""
+    counts = pc.value_counts(values)
+    if len(counts) == len(values):
+        return pa.nulls(len(values), pa.bool_()).fill_null(False)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    return pc.is_in(values, value_set=repeated)
+
+
+def screen(batch: pa.RecordBatch, workspace_id: str, day: str) -> np.ndarray | None:
+    """The rows of the batch that may fail `event_schema` (a boolean mask), or None
+    when the batch's columns are not the ones the screen is written for. The same
+    rules, vectorized: exactly pandera's failing rows (a superset would do, a subset
+    would not)."""
+    schema = batch.schema
+    for name, typ in _SCREEN_TYPES.items():
+        i = schema.get_field_index(name)
+        if i < 0 or not schema.field(i).type.equals(typ):
+            return None
+    start, end = day_bounds_us(day)
+    col = batch.column
+    occurred, nps = col("occurred_at"), col("nps_score")
+    flags = [
+        _bad_length(col("event_id"), MAX_ID_LENGTH),
+        _duplicated(col("event_id")),
+        pc.fill_null(pc.not_equal(col("workspace_id"), workspace_id), True),
+        pc.invert(pc.is_in(col("event_type"), value_set=_EVENT_TYPES)),  # NULL: not in
+        _bad_length(col("event_name"), EVENT_NAME_MAX),
+        _bad_length(col("user_id"), USER_ID_MAX),
+        pc.fill_null(pc.or_(pc.less(occurred, start), pc.greater_equal(occurred, end)), True),
+        pc.is_null(col("received_at")),
+        pc.fill_null(pc.or_(pc.less(nps, NPS_MIN), pc.greater(nps, NPS_MAX)), False),
+        pc.and_(pc.fill_null(pc.equal(col("event_type"), "nps_response"), False), pc.is_null(nps)),
+    ]
+    bad = flags[0]
+    for f in flags[1:]:
+        bad = pc.or_(bad, f)
+    mask = bad.to_numpy(zero_copy_only=False)
+    return mask | ~json_objects(col("properties"))
+
+
+# Up to this many rows to drop, the valid rows are slices of the batch (no copy of
+# a batch that is mostly valid: one fewer batch in memory); beyond, one filter.
+_SLICE_UP_TO = 1_024
+
+
+def _without_rows(batch: pa.RecordBatch, drop: list[int]) -> pa.Table:
+    """The batch without the rows at the (sorted) positions `drop`."""
+    if len(drop) > _SLICE_UP_TO:
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[drop] = False
+        return pa.Table.from_batches([batch.filter(pa.array(keep))])
+    pieces, start = [], 0
+    for i in drop:
+        if i > start:
+            pieces.append(batch.slice(start, i - start))
+        start = i + 1
+    if start < batch.num_rows:
+        pieces.append(batch.slice(start))
+    return pa.Table.from_batches(pieces, schema=batch.schema)
 
 
 @dataclass
@@ -137,21 +249,37 @@ class DaySummary:
 
 class DayValidator:
     """Validates the batches of one partition, keeping per-day state: counts and the
-    64-bit hashes of event ids seen, so a duplicate in a later batch is caught too."""
+    64-bit hashes of event ids seen, so a duplicate in a later batch is caught too.
 
-    def __init__(self, workspace_id: str, day: str) -> None:
-        self.schema = event_schema(workspace_id, day)
+    pandera is asked once per batch (about the marked rows only), never about rows of
+    several batches together: its failure cases come out of an unstable sort
+    (`sort_values` in pandera's consolidate_failure_cases), so the order of a row's
+    reasons depends on all the failure cases of the call; with the same marked rows
+    per call it is the order pandera gives for the whole batch."""
+
+    def __init__(self, workspace_id: str, day: str, use_screen: bool = True) -> None:
+        self.workspace_id = workspace_id
+        self.day = day
+        self.use_screen = use_screen  # False: pandera on every row (the tests' reference)
+        self._schema: pda.DataFrameSchema | None = None
         self.summary = DaySummary()
         self._hashes: list[np.ndarray] = []
 
+    @property
+    def schema(self) -> pda.DataFrameSchema:
+        if self._schema is None:
+            self._schema = event_schema(self.workspace_id, self.day)
+        return self._schema
+
     def validate(self, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
         """(valid rows in EXPORT_SCHEMA, quarantined rows in QUARANTINE_SCHEMA)."""
-        df = batch.to_pandas(types_mapper=pd.ArrowDtype)
-        reasons = self._failure_reasons(df)
-        n = batch.num_rows
-        self.summary.extracted += n
+        self.summary.extracted += batch.num_rows
+        return self._split(batch, self.failure_reasons(batch))
+
+    def _split(self, batch: pa.RecordBatch, reasons: dict[int, str]) -> tuple[pa.Table, pa.Table]:
+        """Splits `batch` as judged (`reasons` by row position) and counts its rows."""
         if reasons:
-            bad = np.zeros(n, dtype=bool)
+            bad = np.zeros(batch.num_rows, dtype=bool)
             bad[list(reasons)] = True
             mask = pa.array(bad)
             quarantined = batch.filter(mask)
@@ -164,43 +292,75 @@ class DayValidator:
                 .append_column("reason", reason_col)
                 .cast(QUARANTINE_SCHEMA)
             )
-            batch = batch.filter(pc.invert(mask))
+            rest = _without_rows(batch, sorted(reasons))
         else:
             quarantine = QUARANTINE_SCHEMA.empty_table()
-        valid = pa.Table.from_batches([batch]).cast(EXPORT_SCHEMA)
+            rest = pa.Table.from_batches([batch])
         self.summary.quarantined += quarantine.num_rows
-        self.summary.valid += valid.num_rows
-        for row in pc.value_counts(valid.column("event_type")).to_pylist():
-            self.summary.by_type[row["values"]] += row["counts"]
-        self._remember_ids(valid)
-        return valid, quarantine
+        return self._accept(rest), quarantine
 
-    def _failure_reasons(self, df: pd.DataFrame) -> dict[int, str]:
+    def _accept(self, rows: pa.Table) -> pa.Table:
+        """Valid rows: counted, their ids remembered, cast to the export schema."""
+        valid = rows.cast(EXPORT_SCHEMA)
+        if valid.num_rows:
+            self.summary.valid += valid.num_rows
+            for row in pc.value_counts(valid.column("event_type")).to_pylist():
+                self.summary.by_type[row["values"]] += row["counts"]
+            self._remember_ids(valid)
+        return valid
+
+    def failure_reasons(self, batch: pa.RecordBatch) -> dict[int, str]:
+        """{row position: "reason; reason"} of the batch's failing rows: pandera's
+        verdict, asked only about the rows the screen marks."""
+        if not batch.num_rows:
+            return {}
+        suspects = screen(batch, self.workspace_id, self.day) if self.use_screen else None
+        if suspects is None:
+            return self._pandera_reasons(batch, None)
+        rows = np.flatnonzero(suspects)
+        if not rows.size:
+            return {}
+        return self._pandera_reasons(batch.take(pa.array(rows)), rows)
+
+    def _pandera_reasons(self, batch: pa.RecordBatch, rows: np.ndarray | None) -> dict[int, str]:
+        """Reasons pandera gives for `batch`; `rows` are the positions of its rows in
+        the batch the caller validates (None: the same batch)."""
+        df = batch.to_pandas(types_mapper=pd.ArrowDtype)
+        if rows is not None:
+            df.index = pd.Index(rows)
         try:
-            self.schema.validate(df, lazy=True)
+            self.schema.validate(df, lazy=True, inplace=True)
         except pda.errors.SchemaErrors as exc:
             cases = exc.failure_cases
         else:
             return {}
+        del df
         # pandera's SchemaErrors sits in reference cycles (exception <-> traceback frames)
         # that hold the batch's DataFrames, so each failing batch stayed in memory until
         # a full GC: 1.1 GB peak for a 5M-row SQLite day. The cycles are young: collecting
-        # generations 0-1 frees them (RSS flat) at a fraction of a full collection's cost
-        # (31 PostgreSQL batches: 4.8 s validation vs 8.1 s with gc.collect()).
-        gc.collect(1)
+        # generations 0-1 frees them (RSS flat) at a fraction of a full collection's cost.
+        # (With the screen, the frames hold only the marked rows, unless the screen
+        # could not run.)
+        if rows is None:
+            gc.collect(1)
         reasons: dict[int, list[str]] = {}
-        for _, case in cases.iterrows():
-            if case["index"] is None or pd.isna(case["index"]):
+        # Plain lists, not iterrows (a Series per failure case cost ~15% of the call).
+        columns = {c: cases[c].tolist() for c in cases.columns}
+        for n, (index, check, column) in enumerate(
+            zip(columns["index"], columns["check"], columns["column"], strict=True)
+        ):
+            if index is None or pd.isna(index):
                 # A failure not tied to a row (missing column, wrong dtype): the batch is
                 # not what the extraction promised -- stop rather than quarantine all.
-                raise ValueError(f"schema failure not tied to a row: {case.to_dict()}")
-            reason = str(case["check"])
+                case = {c: values[n] for c, values in columns.items()}
+                raise ValueError(f"schema failure not tied to a row: {case}")
+            reason = str(check)
             if reason in ("not_nullable", "field_uniqueness"):
                 reason = {
-                    "not_nullable": f"{case['column']} missing",
-                    "field_uniqueness": f"duplicate {case['column']}",
+                    "not_nullable": f"{column} missing",
+                    "field_uniqueness": f"duplicate {column}",
                 }[reason]
-            row_reasons = reasons.setdefault(int(case["index"]), [])
+            row_reasons = reasons.setdefault(int(index), [])
             if reason not in row_reasons:
                 row_reasons.append(reason)
         return {i: "; ".join(r) for i, r in reasons.items()}

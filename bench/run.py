@@ -57,10 +57,10 @@ def machine() -> str:
 
 
 # --- stores -----------------------------------------------------------------------------
-def pg_store(server_url: str) -> str:
+def pg_store(server_url: str, name: str = PG_DB) -> str:
     from bench.scale import fresh_database
 
-    return fresh_database(server_url, PG_DB)
+    return fresh_database(server_url, name)
 
 
 def prepare_store(url: str, rows: int, small_day: bool) -> str:
@@ -583,6 +583,11 @@ def main() -> None:
         default=os.environ.get("EVENTSYNC_BENCH_PG_URL", PG_DEFAULT),
         help="a server where the bench may create database eventsync_bench",
     )
+    p.add_argument(
+        "--pg-db",
+        default=PG_DB,
+        help="database the bench (re)creates on --pg-url (another name: two runs share a server)",
+    )
     p.add_argument("--backfill-days", type=int, default=365)
     p.add_argument("--events-per-day", type=int, default=20_000)
     p.add_argument("--skip-daemon", action="store_true", help="no backfill/re-sync section")
@@ -613,7 +618,7 @@ def main() -> None:
             url = f"sqlite:///{args.work / 'sqlite' / 'eventsync.db'}"
             shutil.rmtree(args.work / "sqlite", ignore_errors=True)
         elif backend == "postgresql":
-            url = pg_store(args.pg_url)
+            url = pg_store(args.pg_url, args.pg_db)
         else:
             raise SystemExit(f"--backends: unknown backend {backend!r} (sqlite, postgresql)")
         exports[backend] = export_bench(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import sys
@@ -111,7 +112,9 @@ def profile_stage(url: str, workspace_id: str, day: str, out: Path, batch_rows: 
     seconds = time.perf_counter() - started
     buf = io.StringIO()
     stats = pstats.Stats(prof, stream=buf)
-    stats.sort_stats("tottime").print_stats(12)
+    # BENCH_PROFILE_SORT=cumulative, BENCH_PROFILE_N=40: another view of the same run.
+    sort = os.environ.get("BENCH_PROFILE_SORT", "tottime")
+    stats.sort_stats(sort).print_stats(int(os.environ.get("BENCH_PROFILE_N", "12")))
     return {"seconds": seconds, "rows": stage.extracted, "profile": buf.getvalue()}
 
 
@@ -131,6 +134,10 @@ def main() -> None:
     a.out.mkdir(parents=True)
     result = VARIANTS[a.variant](a.url, a.workspace, a.day, a.out, a.batch_rows)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds of the whole process (imports included): on a shared machine the
+    # wall time varies with the load, the work done much less.
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
     shutil.rmtree(a.out, ignore_errors=True)
     sys.stdout.write(json.dumps(result) + "\n")
 
