@@ -146,6 +146,7 @@ def measure(n: int, server_url: str, repeat: int, work: Path) -> dict:
                 sensor_s.append(time.perf_counter() - t0)
             run_requests = list(getattr(result, "run_requests", None) or [])
             requested = len(run_requests)
+            holds = [r.tags.get("eventsync/syncs", "1 sync") for r in run_requests]
         tick = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)
         schedule_s, runs = [], 0
         for r in range(repeat):
@@ -165,6 +166,7 @@ def measure(n: int, server_url: str, repeat: int, work: Path) -> dict:
         "setup_seconds": setup_s,
         "sensor_tick_seconds": statistics.median(sensor_s),
         "sensor_requests": requested,
+        "sensor_request_holds": "; ".join(holds),
         "schedule_tick_seconds": statistics.median(schedule_s),
         "schedule_runs": runs,
         "backfill_pass_seconds": passes,
@@ -290,7 +292,8 @@ def table(results: list[dict]) -> str:
     for r in results:
         passes = ", ".join(f"{s:.1f}" for s in r["backfill_pass_seconds"])
         lines.append(
-            f"| {r['syncs']:,} | {r['sensor_tick_seconds']:.2f} | {r['sensor_requests']} | "
+            f"| {r['syncs']:,} | {r['sensor_tick_seconds']:.2f} | {r['sensor_requests']} "
+            f"({r['sensor_request_holds']}) | "
             f"{r['schedule_tick_seconds']:.2f} | {r['schedule_runs']} | {passes} | "
             f"{r['backfill_runs_submitted']} | {r['partitions_per_asset']:,} |"
         )
