@@ -432,6 +432,21 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
         )
         peak = max(r["peak_rss_mb"] for r in ev)
         targets.append((f"{backend}: peak RSS <= 512 MB{size_note}", f"{peak:.0f} MB", peak <= 512))
+        floor_peak = max(r["peak_rss_mb"] for r in res["floor"])
+        dag_ratio = floor_s / dag["seconds"]
+        targets += [
+            (f"{backend}: export >= 0.9x floor rows/s (issue 15)", f"{ratio:.2f}x", ratio >= 0.9),
+            (
+                f"{backend}: peak RSS <= floor + 128 MB (issue 15)",
+                f"{peak:.0f} MB (floor {floor_peak:.0f} MB, {peak - floor_peak:+.0f})",
+                peak <= floor_peak + 128,
+            ),
+            (
+                f"{backend}: `dagster asset materialize` >= 0.6x floor (issue 15)",
+                f"{dag_ratio:.2f}x",
+                dag_ratio >= 0.6,
+            ),
+        ]
         if ex["small"]:
             growth = peak - ex["small"]["peak_rss_mb"]
             targets.append(
@@ -555,6 +570,32 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
                 None,
             )
         )
+    overhead = getattr(args, "overhead_result", None)
+    if overhead:
+        from bench.overhead import table as overhead_table
+
+        lines += [
+            "",
+            "## Per-run overhead (`python -m bench.overhead`)",
+            "",
+            overhead_table(overhead),
+        ]
+        for kind in ("export", "erasure"):
+            o = overhead[kind]
+            targets.append(
+                (
+                    f"{kind} run overhead <= 2.5 s (wall - warm work)",
+                    f"{o['overhead_median_s']:.2f} s (CPU: {o['cpu_overhead_median_s']:.2f} s)",
+                    o["overhead_median_s"] <= 2.5,
+                )
+            )
+    scale = getattr(args, "scale_result", None)
+    if scale:
+        from bench.scale import report_lines as scale_lines
+
+        more_lines, more_targets = scale_lines(*scale)
+        lines += more_lines
+        targets += more_targets
     privacy = getattr(args, "privacy_result", None)
     if privacy:
         more_lines, more_targets = report_lines(privacy)
@@ -605,6 +646,10 @@ def main() -> None:
     p.add_argument("--skip-erasure", action="store_true", help="no erasure section")
     p.add_argument("--skip-privacy", action="store_true", help="no privacy-latency section")
     p.add_argument("--timeout", type=float, default=1800, help="per backfill, seconds")
+    p.add_argument("--skip-overhead", action="store_true", help="no per-run overhead section")
+    p.add_argument("--skip-scale", action="store_true", help="no many-syncs section")
+    p.add_argument("--scale-syncs", default="100,1000", help="sync counts of the scale section")
+    p.add_argument("--drain", type=int, default=100, help="syncs drained for real (0: none)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "eventsync-bench")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = p.parse_args()
@@ -644,6 +689,24 @@ def main() -> None:
             args.work, args.backfill_days, args.events_per_day, child_env(home, url)
         )
         log(f"erasure: {args.erasure_result}")
+    args.overhead_result = None
+    if not args.skip_overhead:
+        from bench.overhead import measure as overhead_measure
+
+        args.overhead_result = overhead_measure(args.work / "overhead", 5)
+        log("overhead: measured")
+    args.scale_result = None
+    if not args.skip_scale:
+        import bench.scale as scale
+
+        counts = [int(n) for n in args.scale_syncs.split(",") if n]
+        results = [scale.measure(n, args.pg_url, 1, args.work / "scale") for n in counts]
+        drained = [
+            scale.drain(args.drain, args.events_per_day, k, args.pg_url, args.work / "scale")
+            for k in ((1, 50) if args.drain else ())
+        ]
+        args.scale_result = (results, drained)
+        log(f"scale: {results} {drained}")
     args.privacy_result = None
     if not args.skip_privacy:
         args.privacy_result = privacy_latency(args.work)
