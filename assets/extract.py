@@ -112,6 +112,11 @@ def stream_day(url: str, query: DayQuery, batch_rows: int = 65_536) -> Iterator[
         conn = adbc.connect(uri)
     with closing(conn), closing(conn.cursor()) as cur:
         if driver == "sqlite":
+            # Wait for another process's lock as the store's engine does (60 s): without
+            # it the read fails at once with "database is locked" when it meets, e.g.,
+            # the checkpoint of another run's last closing connection.
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.fetchall()
             cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
         cur.execute(sql)
         reader = cur.fetch_record_batch()

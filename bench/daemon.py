@@ -228,7 +228,11 @@ class SessionCpu:
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except (OSError, ValueError, IndexError):
                 continue
-            self.seen[int(entry.name)] = (_kind(cmd), cpu)
+            pid = int(entry.name)
+            # An exited process not yet reaped (a zombie) has no command line: keep
+            # the kind it was seen with.
+            kind = self.seen[pid][0] if pid in self.seen and not cmd else _kind(cmd)
+            self.seen[pid] = (kind, cpu)
 
     def totals(self) -> dict[str, float]:
         out: dict[str, float] = {}

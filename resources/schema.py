@@ -175,8 +175,9 @@ export_subjects = Table(
     Column("subject_type", String(8), nullable=False),  # user | company
     Column("subject_id", String(256), nullable=False),
     PrimaryKeyConstraint("sync_id", "subject_type", "subject_id", "day"),
-    # An export reads and replaces one day's rows (0005).
-    Index("ix_export_subjects_sync_day", "sync_id", "day"),
+    # An export reads and replaces one day's rows (0005; covering, or SQLite reads the
+    # day from the primary key, scanning all of the sync's rows).
+    Index("ix_export_subjects_sync_day", "sync_id", "day", "subject_type", "subject_id"),
 )
 
 # Erased subjects: refused at ingestion, filtered out of every export, until an audited
