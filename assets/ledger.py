@@ -163,8 +163,38 @@ def record_export(
                 exported_at=now_iso(),
             )
         )
-        conn.execute(delete(export_subjects).where(_day(export_subjects, sync_id, day)))
-        _insert_subjects(conn, sync_id, day, subjects, union=False)
+        _narrow_subjects(conn, sync_id, day, subjects)
+
+
+def _narrow_subjects(
+    conn: Connection, sync_id: str, day: str, subjects: list[tuple[str, str]]
+) -> None:
+    """Make the day's index exactly `subjects`. It holds them already (the write-ahead
+    union) plus, at most, subjects of an earlier export of the day that are gone now:
+    only those are deleted (usually none), instead of deleting and re-inserting the
+    day's ~20k rows (0.8 s a day of a 365-day backfill on SQLite)."""
+    indexed = conn.execute(
+        select(export_subjects.c.subject_type, export_subjects.c.subject_id).where(
+            _day(export_subjects, sync_id, day)
+        )
+    ).all()
+    present = {(t, i) for t, i in subjects}
+    stale: dict[str, list[str]] = {}
+    for t, i in indexed:
+        if (t, i) not in present:
+            stale.setdefault(t, []).append(i)
+    for subject_type, ids in stale.items():
+        for chunk in _chunks(ids):
+            conn.execute(
+                delete(export_subjects).where(
+                    _day(export_subjects, sync_id, day),
+                    export_subjects.c.subject_type == subject_type,
+                    export_subjects.c.subject_id.in_(chunk),
+                )
+            )
+    missing = present - {(t, i) for t, i in indexed}
+    if missing:  # a caller that skipped the write-ahead (record_export alone)
+        _insert_subjects(conn, sync_id, day, sorted(missing), union=False)
 
 
 def record_rewrite(engine: Engine, manifest: dict[str, Any]) -> None:
