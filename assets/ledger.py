@@ -183,15 +183,7 @@ def _narrow_subjects(
     for t, i in indexed:
         if (t, i) not in present:
             stale.setdefault(t, []).append(i)
-    for subject_type, ids in stale.items():
-        for chunk in _chunks(ids):
-            conn.execute(
-                delete(export_subjects).where(
-                    _day(export_subjects, sync_id, day),
-                    export_subjects.c.subject_type == subject_type,
-                    export_subjects.c.subject_id.in_(chunk),
-                )
-            )
+    _delete_subjects(conn, sync_id, day, stale)
     missing = present - {(t, i) for t, i in indexed}
     if missing:  # a caller that skipped the write-ahead (record_export alone)
         _insert_subjects(conn, sync_id, day, sorted(missing), union=False)
@@ -303,12 +295,18 @@ def drop_subjects(
 ) -> None:
     """The day no longer holds these subjects: remove them from its index."""
     with engine.begin() as conn:
-        for kind, ids in (("user", users), ("company", companies)):
-            for chunk in _chunks(ids):
-                conn.execute(
-                    delete(export_subjects).where(
-                        _day(export_subjects, sync_id, day),
-                        export_subjects.c.subject_type == kind,
-                        export_subjects.c.subject_id.in_(chunk),
-                    )
+        _delete_subjects(conn, sync_id, day, {"user": users, "company": companies})
+
+
+def _delete_subjects(
+    conn: Connection, sync_id: str, day: str, ids_by_type: dict[str, list[str]]
+) -> None:
+    for kind, ids in ids_by_type.items():
+        for chunk in _chunks(ids):
+            conn.execute(
+                delete(export_subjects).where(
+                    _day(export_subjects, sync_id, day),
+                    export_subjects.c.subject_type == kind,
+                    export_subjects.c.subject_id.in_(chunk),
                 )
+            )

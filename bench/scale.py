@@ -85,23 +85,12 @@ def code_server(instance, module: str = "pipeline.definitions") -> Iterator:  # 
 def backfill_passes(instance, requests: list) -> list[float]:  # type: ignore[no-untyped-def]
     """Queue the sensor's backfill requests as the sensor daemon would, then time two
     passes of the backfill daemon over them."""
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
     from dagster._daemon.backfill import execute_backfill_iteration
 
+    from pipeline.defs.exports.backfills import add_requested_backfill
+
     for request in requests:
-        instance.add_backfill(
-            PartitionBackfill.from_asset_graph_subset(
-                backfill_id=make_new_backfill_id(),
-                backfill_timestamp=time.time(),
-                tags=request.tags,
-                dynamic_partitions_store=instance,
-                asset_graph_subset=request.asset_graph_subset,
-                title=None,
-                description=None,
-                run_config=None,
-            )
-        )
+        add_requested_backfill(instance, request)
     seconds = []
     with code_server(instance) as ctx:
         for _ in range(2):

@@ -178,10 +178,10 @@ def multi_sync_request(plans: list[BackfillPlan]) -> dg.RunRequest:
 
 def _add_backfill(
     instance: dg.DagsterInstance,
-    keys: list[str],
+    subset: AssetGraphSubset,
     tags: dict[str, str],
-    title: str,
-    description: str,
+    title: str | None,
+    description: str | None,
 ) -> str:
     backfill_id = make_new_backfill_id()
     instance.add_backfill(
@@ -190,13 +190,21 @@ def _add_backfill(
             backfill_timestamp=time.time(),
             tags=tags,
             dynamic_partitions_store=instance,
-            asset_graph_subset=_subset(keys),
+            asset_graph_subset=subset,
             title=title,
             description=description,
             run_config=None,
         )
     )
     return backfill_id
+
+
+def add_requested_backfill(instance: dg.DagsterInstance, request: dg.RunRequest) -> str:
+    """Queue a sensor's backfill request as the sensor daemon does (for benchmarks and
+    tests that tick the sensor by hand)."""
+    if request.asset_graph_subset is None:
+        raise ValueError("not a backfill request: no asset_graph_subset")
+    return _add_backfill(instance, request.asset_graph_subset, dict(request.tags), None, None)
 
 
 def submit_backfill(
@@ -210,7 +218,7 @@ def submit_backfill(
     ensure_sync_partitions(instance, [sync.id])
     plan.backfill_id = _add_backfill(
         instance,
-        [str(partition_key(day, sync.id)) for day in plan.days],
+        backfill_subset(sync.id, plan.days),
         tags={**run_tags(sync), "eventsync/reason": reason},
         title=f"{reason}: {sync.id} {plan.days[0]}..{plan.days[-1]}",
         description=f"{len(plan.days)} days of sync {sync.id} ({sync.title})",
@@ -240,7 +248,7 @@ def submit_shared_backfill(
         tags = {SYNCS_TAG: f"{len(queued)} syncs, {len(keys)} days", "eventsync/reason": reason}
         title = f"{reason}: {len(queued)} syncs"
     backfill_id = _add_backfill(
-        instance, keys, tags, title, f"{len(keys)} days of {len(queued)} syncs"
+        instance, _subset(keys), tags, title, f"{len(keys)} days of {len(queued)} syncs"
     )
     for plan, _ in queued:
         plan.backfill_id = backfill_id

@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster._core.execution.backfill import PartitionBackfill
 
-from pipeline.defs.exports.backfills import EXPORT_ASSETS, submit_backfill
+from pipeline.defs.exports.backfills import EXPORT_ASSETS, add_requested_backfill, submit_backfill
 from pipeline.defs.exports.partitions import closed_days
 from pipeline.defs.exports.pause import cancel_sync_work
 from pipeline.defs.exports.schedules import SYNCS_TAG
@@ -119,20 +118,9 @@ def test_syncs_new_in_one_tick_share_one_backfill(engine, instance, tmp_path):
     assert set(keys.get_partition_keys()) == wanted
     assert instance.get_dynamic_partitions("sync") == [s.id for s in syncs]
     # Its days count as pending for the next plan (e.g. `eventsync sync backfill`).
-    instance.add_backfill(
-        PartitionBackfill.from_asset_graph_subset(
-            backfill_id="multi",
-            backfill_timestamp=0.0,
-            tags=request.tags,
-            dynamic_partitions_store=instance,
-            asset_graph_subset=request.asset_graph_subset,
-            title=None,
-            description=None,
-            run_config=None,
-        )
-    )
+    multi = add_requested_backfill(instance, request)
     again = submit_backfill(instance, syncs[2], closed_days(5, TODAY), "cli backfill")
-    assert again.days == [] and again.pending == {"multi": closed_days(5, TODAY)}
+    assert again.days == [] and again.pending == {multi: closed_days(5, TODAY)}
 
 
 def test_a_tick_holds_at_most_1000_partitions_and_the_next_takes_the_rest(
