@@ -164,7 +164,7 @@ def erasure_in_process(ctx: dict[str, Any], user: str) -> tuple[float, float]:
 @contextmanager
 def code_server(instance: Any) -> Iterator[Any]:
     """The code location served by `dagster api grpc` from workspace.yaml (the daemon's
-    way); yields a function returning a fresh workspace request context."""
+    way); yields the workspace process context the daemons' iterations take."""
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
@@ -174,7 +174,7 @@ def code_server(instance: Any) -> Iterator[Any]:
         error = workspace.get_code_location_error(LOCATION)
         if error is not None:
             raise RuntimeError(f"code location failed to load: {error.to_string()}")
-        yield process_context.create_request_context
+        yield process_context
 
 
 def create_run(
@@ -349,10 +349,10 @@ def measure(work: Path, runs: int, consolidated: bool = False) -> dict[str, Any]
     erasure_in_process(ctx, f"bench-user-{USERS - 1}")
     exports: list[dict[str, Any]] = []
     erasures: list[dict[str, Any]] = []
-    with dg.DagsterInstance.get() as instance, code_server(instance) as request_context:
+    with dg.DagsterInstance.get() as instance, code_server(instance) as process_context:
         instance.add_dynamic_partitions("sync", [sync.id])
         for i in range(runs):
-            workspace = request_context()
+            workspace = process_context.create_request_context()
             run = create_run(instance, workspace, "daily_sync_job", {}, export_tags)
             launched = time.time()
             wall, cpu = launch_and_wait(instance, workspace, run)

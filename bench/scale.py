@@ -25,8 +25,6 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,27 +64,12 @@ def _dagster_home(work: Path, dagster_db: str) -> Path:
     return home
 
 
-@contextmanager
-def code_server(instance, module: str = "pipeline.definitions") -> Iterator:  # type: ignore[no-untyped-def]
-    """The workspace the daemons see: `module` served by a real gRPC code server."""
-    from dagster._core.test_utils import create_test_daemon_workspace_context
-    from dagster._core.workspace.load_target import ModuleTarget
-
-    target = ModuleTarget(
-        module_name=module, attribute=None, working_directory=str(ROOT), location_name="bench"
-    )
-    with create_test_daemon_workspace_context(target, instance) as ctx:
-        for entry in ctx.create_request_context().get_code_location_entries().values():
-            if entry.code_location is None:
-                raise RuntimeError(f"code location failed to load: {entry.load_error}")
-        yield ctx
-
-
 def backfill_passes(instance, requests: list) -> list[float]:  # type: ignore[no-untyped-def]
     """Queue the sensor's backfill requests as the sensor daemon would, then time two
     passes of the backfill daemon over them."""
     from dagster._daemon.backfill import execute_backfill_iteration
 
+    from bench.overhead import code_server
     from pipeline.defs.exports.backfills import add_requested_backfill
 
     for request in requests:
@@ -184,6 +167,7 @@ def drain(n: int, events: int, per_run: int, server_url: str, work: Path) -> dic
     from dagster._scheduler.scheduler import launch_scheduled_runs
 
     from bench.data import day_table, load
+    from bench.overhead import code_server
     from pipeline.syncs.config import create_sync
     from pipeline.workspaces import create_workspace
     from resources.store import engine_for, upgrade
