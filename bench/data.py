@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assets.extract import RAW_SCHEMA
-from resources.clock import US_PER_DAY, day_bounds_us
+from eventsync.clock import US_PER_DAY, day_bounds_us
+from eventsync.engine.extract import RAW_SCHEMA
 
 TYPES = np.array(["page_view", "track", "labeled", "flow_interaction", "session_start"])
 INVALID_EVERY = 1000  # one row in 1000 has properties that are not a JSON object

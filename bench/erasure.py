@@ -34,18 +34,18 @@ def _group_rows(ws: str, day: str, users: list[str], offset: int) -> pa.Table:
 
 
 def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> dict:
-    from assets.export import export_day
-    from assets.ledger import record_export
-    from assets.staging import stage_day
-    from pipeline.defs.exports.partitions import closed_days
-    from pipeline.privacy import ledger
-    from pipeline.privacy.runner import run_all
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.clock import utcnow
-    from resources.destinations import open_destination
-    from resources.schema import export_subjects
-    from resources.store import engine_for, upgrade
+    from assets.partitions import closed_days
+    from eventsync.clock import utcnow
+    from eventsync.destinations import open_destination
+    from eventsync.engine.day_export import export_day
+    from eventsync.engine.export_records import record_export
+    from eventsync.engine.staging import stage_day
+    from eventsync.privacy import request_store
+    from eventsync.privacy.runner import run_all
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.store.schema import export_subjects
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
 
     home = work / "erasure"
     shutil.rmtree(home, ignore_errors=True)
@@ -102,18 +102,18 @@ def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> d
         )
     out: dict = {"days": days, "per_day": per_day, "export_all_days_s": export_seconds}
     for name, users in groups.items():
-        req = ledger.create_request(engine, ws, "erasure", users, [], "bench")
+        req = request_store.create_request(engine, ws, "erasure", users, [], "bench")
         t0 = time.perf_counter()
         done = run_all(engine, req.id, "bench", owner="bench")
         seconds = time.perf_counter() - t0
-        dests = done.progress.get("destinations", {}).get(sync.id, {})
+        dest = done.progress.destinations.get(sync.id)
+        rewritten = dest.days_rewritten if dest else []
         out[name] = {
             "seconds": seconds,
-            "status": done.status,
-            "days_visited": len(dests.get("days_rewritten", []))
-            + len(dests.get("days_without_rows", [])),
-            "days_rewritten": len(dests.get("days_rewritten", [])),
-            "rows_removed": dests.get("rows_removed", 0),
+            "status": str(done.status),
+            "days_visited": len(rewritten) + len(dest.days_without_rows if dest else []),
+            "days_rewritten": len(rewritten),
+            "rows_removed": dest.rows_removed if dest else 0,
         }
     out["speedup"] = out["every_day"]["seconds"] / out["indexed"]["seconds"]
     shutil.rmtree(home, ignore_errors=True)

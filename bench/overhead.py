@@ -93,9 +93,9 @@ def setup(home: Path, consolidated: bool = False) -> dict[str, Any]:
 
     from bench.daemon import prepare_home
     from bench.data import day_table, load
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
 
     shutil.rmtree(home, ignore_errors=True)
     prepare_home(home)
@@ -118,10 +118,10 @@ def setup(home: Path, consolidated: bool = False) -> dict[str, Any]:
 def export_in_process(ctx: dict[str, Any]) -> tuple[float, float]:
     """eventsync's own work of an export run, in this process: stage + export the day
     (seconds, CPU seconds)."""
-    from assets.export import export_partition
-    from assets.formats import staging_codec
-    from assets.staging import stage_day
-    from pipeline.privacy.opener import default_opener
+    from eventsync.engine.day_export import export_partition
+    from eventsync.engine.formats import staging_codec
+    from eventsync.engine.staging import stage_day
+    from eventsync.privacy.opener import default_opener
 
     sync = ctx["sync"]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -140,16 +140,18 @@ def export_in_process(ctx: dict[str, Any]) -> tuple[float, float]:
 
 def erasure_request(ctx: dict[str, Any], user: str) -> str:
     """A queued erasure of `user` (what privacy_request_sensor leaves for the run)."""
-    from pipeline.privacy import ledger, runner
+    from eventsync.privacy import request_store, runner
 
-    req = ledger.create_request(ctx["engine"], ctx["workspace_id"], "erasure", [user], [], "bench")
+    req = request_store.create_request(
+        ctx["engine"], ctx["workspace_id"], "erasure", [user], [], "bench"
+    )
     return runner.claim(ctx["engine"], req.id, "bench").id
 
 
 def erasure_in_process(ctx: dict[str, Any], user: str) -> tuple[float, float]:
     """eventsync's own work of an erasure run, in this process (the CLI's `--now`)
     (seconds, CPU seconds)."""
-    from pipeline.privacy import runner
+    from eventsync.privacy import runner
 
     request_id = erasure_request(ctx, user)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -333,9 +335,9 @@ def _median_timeline(rows: list[dict[str, float]]) -> dict[str, float]:
 def measure(work: Path, runs: int, consolidated: bool = False) -> dict[str, Any]:
     import dagster as dg
 
-    from pipeline.defs.exports.partitions import partition_key, partitions
-    from pipeline.defs.exports.schedules import run_tags
-    from pipeline.defs.privacy.jobs import ATTEMPT_TAG, REQUEST_TAG, run_config
+    from assets.partitions import partitions
+    from pipeline.privacy_jobs import run_config
+    from pipeline.runs.tags import ATTEMPT_TAG, REQUEST_TAG, run_tags
 
     ctx = setup(work / "home", consolidated)
     env, sync = ctx["env"], ctx["sync"]
@@ -343,14 +345,12 @@ def measure(work: Path, runs: int, consolidated: bool = False) -> dict[str, Any]
     out["import_dagster_s"] = [import_seconds("dagster", env) for _ in range(runs)]
     out["import_definitions_s"] = [import_seconds(LOCATION, env) for _ in range(runs)]
 
-    key = str(partition_key(DAY, sync.id))
-    export_tags = {**partitions.get_tags_for_partition_key(key), **run_tags(sync)}
+    export_tags = {**partitions.get_tags_for_partition_key(DAY), **run_tags(sync)}
     export_in_process(ctx)  # warm: the first call pays this process's imports
     erasure_in_process(ctx, f"bench-user-{USERS - 1}")
     exports: list[dict[str, Any]] = []
     erasures: list[dict[str, Any]] = []
     with dg.DagsterInstance.get() as instance, code_server(instance) as process_context:
-        instance.add_dynamic_partitions("sync", [sync.id])
         for i in range(runs):
             workspace = process_context.create_request_context()
             run = create_run(instance, workspace, "daily_sync_job", {}, export_tags)

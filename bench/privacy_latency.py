@@ -66,10 +66,10 @@ def _seed_and_export(url: str, engine: Any, ws: str, sync: Any, users: list[str]
     events on all three days); each day staged and exported."""
     import pyarrow as pa
 
-    from assets.export import export_partition
-    from assets.staging import stage_day
     from bench.data import day_table, load
-    from pipeline.privacy.opener import default_opener
+    from eventsync.engine.day_export import export_partition
+    from eventsync.engine.staging import stage_day
+    from eventsync.privacy.opener import default_opener
 
     for n, day in enumerate(DAYS):
         table = day_table(ws, day, 60, offset=n * 1000)
@@ -131,10 +131,10 @@ def _scenario(home: Path, loaded: bool, timeout: float) -> dict[str, Any]:
 
     from fastapi.testclient import TestClient
 
-    from pipeline.api import create_app
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.api import create_app
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
 
     shutil.rmtree(home, ignore_errors=True)
     prepare_home(home)
@@ -153,7 +153,7 @@ def _scenario(home: Path, loaded: bool, timeout: float) -> dict[str, Any]:
     with running_daemon(home, env, home / "daemon.log"):
         if not loaded:
             return _measure(client, auth, users, timeout)
-        from pipeline.demo.seed import seed_demo
+        from eventsync.demo.seed import seed_demo
 
         seeded = seed_demo(engine, destination=home / "demo-exports")
         result["demo_events"] = seeded["events"]
@@ -185,18 +185,19 @@ def _runs(home: Path) -> dict[str, int]:
 def suppression_filter_cost(work: Path, rows: int = 500_000, runs: int = 5) -> dict[str, Any]:
     """Staging one day of `rows` events (50,000 users) with and without 1,000 suppressed
     users, alternately (the machine's noise hits both alike); and the filter alone over
-    the day's batches: the keyed-hash filter's cost (assets/suppressed.py)."""
+    the day's batches: the keyed-hash filter's cost (eventsync/engine/suppressed.py)."""
     import shutil
 
     from sqlalchemy import delete
 
-    from assets.staging import stage_day
-    from assets.suppressed import SuppressedSubjects
     from bench.data import day_table, load
-    from pipeline.privacy import suppressions
-    from pipeline.workspaces import create_workspace
-    from resources.schema import suppressions as table
-    from resources.store import engine_for, upgrade
+    from eventsync.engine.staging import stage_day
+    from eventsync.engine.suppressed import SuppressedSubjects
+    from eventsync.privacy import suppressions
+    from eventsync.settings import defaults
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.store.schema import suppressions as table
+    from eventsync.workspaces import create_workspace
 
     home = work / "privacy-filter"
     shutil.rmtree(home, ignore_errors=True)
@@ -221,7 +222,7 @@ def suppression_filter_cost(work: Path, rows: int = 500_000, runs: int = 5) -> d
             t0 = time.perf_counter()
             valid[with_list] = stage_day(url, engine, "sync_bench", ws, DAYS[0]).valid
             timings[with_list].append(time.perf_counter() - t0)
-    batches = day.to_batches(131_072)
+    batches = day.to_batches(defaults().batch_rows)
     filt = SuppressedSubjects.load(engine, ws)
     t0 = time.perf_counter()
     for batch in batches:

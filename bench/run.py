@@ -1,10 +1,13 @@
 """`make bench` / `python -m bench.run [--rows N]`: eventsync against the machine's floor.
 
 On the same data, in the same run: the floor (ADBC -> ParquetWriter zstd), eventsync's
-export through the functions the assets call, the same through `dagster asset
+export through the functions the assets call, dlt + connectorx / pyarrow (the peer, in
+its own virtualenv: bench/dlt_variant.py), interleaved; the same through `dagster asset
 materialize`, and pandas.read_sql -> to_parquet, on SQLite and PostgreSQL; then a
 365-day backfill of one sync through the Dagster daemon, re-sync detection over 365
-days, and the re-export of 3 changed days. Writes bench/RESULTS.md.
+days, the re-export of 3 changed days, and hourly syncs (`bench.intraday`: one
+hourly tick at 1,000 hourly syncs, the intraday drain of 100 syncs x 20k events).
+Writes bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ def pg_store(server_url: str, name: str = PG_DB) -> str:
 def prepare_store(url: str, rows: int, small_day: bool) -> str:
     """Migrate, create the workspace, load the day (and the 1M-row reference day)."""
     from bench.data import day_table, load
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.workspaces import create_workspace
 
     upgrade(url)
     ws = create_workspace(engine_for(url), "bench").workspace_id
@@ -97,7 +100,9 @@ def child_env(home: Path, url: str) -> dict[str, str]:
     return env
 
 
-def variant(name: str, url: str, ws: str, day: str, home: Path) -> dict:
+def variant(
+    name: str, url: str, ws: str, day: str, home: Path, env: dict[str, str] | None = None
+) -> dict:
     proc = subprocess.run(
         [
             sys.executable,
@@ -113,7 +118,7 @@ def variant(name: str, url: str, ws: str, day: str, home: Path) -> dict:
             "--out",
             str(home / f"out-{name}"),
         ],
-        env=child_env(home, url),
+        env={**child_env(home, url), **(env or {})},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -123,19 +128,60 @@ def variant(name: str, url: str, ws: str, day: str, home: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def dlt_variant(backend: str, url: str, ws: str, day: str, home: Path) -> dict:
+    """dlt's sql_table(backend=...) -> filesystem Parquet of the same day, in dlt's own
+    virtualenv (bench/dlt_variant.py), one process per run like `variant`."""
+    from bench.dlt_variant import ensure_venv
+    from eventsync.engine.extract import DayQuery
+
+    proc = subprocess.run(
+        [
+            str(ensure_venv()),
+            str(ROOT / "bench" / "dlt_variant.py"),
+            "--backend",
+            backend,
+            "--url",
+            url,
+            "--sql",
+            DayQuery(ws, day).select_sql(),
+            "--out",
+            str(home / f"out-dlt-{backend}"),
+        ],
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        cwd=home,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"dlt {backend} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# The measured variants of the export section, run interleaved (one run of each, then
+# the next round); `--variants` picks a subset. eventsync-k4: eventsync reading the day
+# over four connections at once (EVENTSYNC_READ_CONNECTIONS=4) instead of the default.
+EXPORT_VARIANTS = ("floor", "eventsync", "eventsync-k4", "dlt-connectorx", "dlt-pyarrow")
+
+
+def measure(name: str, url: str, ws: str, day: str, home: Path) -> dict:
+    if name.startswith("dlt-"):
+        return dlt_variant(name.removeprefix("dlt-"), url, ws, day, home)
+    if name == "eventsync-k4":
+        return variant("eventsync", url, ws, day, home, {"EVENTSYNC_READ_CONNECTIONS": "4"})
+    return variant(name, url, ws, day, home)
+
+
 def dagster_materialize(url: str, ws: str, home: Path, runs: int = 3) -> dict:
     """`dagster asset materialize` of the day's partition, `runs` times (each re-exports
     it): the median wall time and the peak RSS of its processes (RUSAGE_CHILDREN of a
     wrapper: the largest, not the sum)."""
-    import dagster as dg
 
-    from pipeline.syncs.config import create_sync
-    from resources.store import engine_for
+    from eventsync.store.connection import engine_for
+    from eventsync.syncs.config import create_sync
 
     sync = create_sync(engine_for(url), ws, str(home / "dagster-dest"), enabled=False)
     os.environ["DAGSTER_HOME"] = str(home)
-    with dg.DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("sync", [sync.id])
+    only = {"syncs": [sync.id]}
     wrapper = (
         "import json, resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"
@@ -156,7 +202,9 @@ def dagster_materialize(url: str, ws: str, home: Path, runs: int = 3) -> dict:
         "--select",
         "events_daily,events_export",
         "--partition",
-        f"{DAY}|{sync.id}",
+        DAY,
+        "--config-json",
+        json.dumps({"ops": {"events_daily": {"config": only}, "events_export": {"config": only}}}),
     ]
     outs = []
     for _ in range(runs):
@@ -177,7 +225,14 @@ def dagster_materialize(url: str, ws: str, home: Path, runs: int = 3) -> dict:
 
 # --- the export measurements ------------------------------------------------------------
 def export_bench(
-    backend: str, url: str, rows: int, runs: int, pandas_runs: int, work: Path
+    backend: str,
+    url: str,
+    rows: int,
+    runs: int,
+    pandas_runs: int,
+    work: Path,
+    variants: tuple[str, ...] = EXPORT_VARIANTS,
+    dagster: bool = True,
 ) -> dict:
     home = work / backend
     shutil.rmtree(home, ignore_errors=True)
@@ -185,20 +240,33 @@ def export_bench(
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ.update(child_env(home, url))
     ws = prepare_store(url, rows, small_day=rows > 1_000_000)
-    results: dict[str, list[dict]] = {"floor": [], "eventsync": [], "pandas": []}
+    results: dict[str, list[dict]] = {name: [] for name in (*EXPORT_VARIANTS, "pandas")}
     for i in range(runs):
-        for name in ("floor", "eventsync"):
-            r = variant(name, url, ws, DAY, home)
+        for name in variants:
+            load_before = os.getloadavg()[0]
+            r = measure(name, url, ws, DAY, home)
+            r["load_average"] = load_before
             results[name].append(r)
-            log(f"{backend} {name} run {i + 1}: {r['seconds']:.2f}s, {r['peak_rss_mb']:.0f} MB")
+            log(
+                f"{backend} {name} run {i + 1}: {r['seconds']:.2f}s, {r['peak_rss_mb']:.0f} MB"
+                f" (load {load_before:.1f})"
+            )
     for i in range(pandas_runs):
         r = variant("pandas", url, ws, DAY, home)
         results["pandas"].append(r)
         log(f"{backend} pandas run {i + 1}: {r['seconds']:.2f}s, {r['peak_rss_mb']:.0f} MB")
-    small = variant("eventsync", url, ws, SMALL_DAY, home) if rows > 1_000_000 else None
-    dag = dagster_materialize(url, ws, home, runs)
-    log(f"{backend} dagster asset materialize: {dag['seconds']:.1f}s")
+    small = (
+        variant("eventsync", url, ws, SMALL_DAY, home)
+        if rows > 1_000_000 and "eventsync" in variants
+        else None
+    )
+    dag = None
+    if dagster:
+        dag = dagster_materialize(url, ws, home, runs)
+        log(f"{backend} dagster asset materialize: {dag['seconds']:.1f}s")
     out = {"rows": rows, "results": results, "small": small, "dagster": dag, "profile": None}
+    if not (results["floor"] and results["eventsync"]):
+        return out
     floor_s = statistics.median(r["seconds"] for r in results["floor"])
     ev_s = statistics.median(r["seconds"] for r in results["eventsync"])
     if floor_s / ev_s < 0.8:
@@ -221,11 +289,11 @@ def _seeded_store(home: Path, seed: Path | None, days: int, per_day: int) -> tup
     """The store of `days` x `per_day` events and one disabled sync at `home`; with
     `seed`, loaded once into that folder and copied from it on later calls (seeding 7.3M
     events takes minutes; the backfill measurement does not need a fresh one)."""
+    from assets.partitions import closed_days
     from bench.data import day_table, load
-    from pipeline.defs.exports.partitions import closed_days
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
 
     url = f"sqlite:///{home / 'eventsync.db'}"
     saved = seed / "seed.json" if seed else None
@@ -275,13 +343,13 @@ def daemon_bench(
 
     from bench.daemon import SessionCpu, backfill_breakdown, prepare_home
     from bench.data import day_table, load
-    from pipeline.defs.exports.backfills import submit_backfill
-    from pipeline.defs.exports.resync import resync_sync
-    from pipeline.syncs.config import get_sync
-    from pipeline.syncs.resync import plan_resync
-    from resources.clock import to_us
-    from resources.schema import export_ledger
-    from resources.store import engine_for
+    from eventsync.clock import to_us
+    from eventsync.store.connection import engine_for
+    from eventsync.store.schema import export_ledger
+    from eventsync.syncs.config import get_sync
+    from eventsync.syncs.resync_plan import plan_resync
+    from pipeline.runs.backfills import submit_backfill
+    from pipeline.runs.resync import resync_sync
 
     home = work / "daemon"
     shutil.rmtree(home, ignore_errors=True)
@@ -387,6 +455,110 @@ def _med(rs: list[dict], key: str = "seconds") -> float:
     return statistics.median(r[key] for r in rs)
 
 
+LABELS = {
+    "floor": "floor: ADBC -> ParquetWriter, no checks",
+    "eventsync": "eventsync: stage_day + export_day + record_export",
+    "eventsync-k4": "eventsync, the day read over 4 connections (EVENTSYNC_READ_CONNECTIONS=4)",
+    "dlt-connectorx": 'dlt 1.31 sql_table(backend="connectorx") -> filesystem Parquet',
+    "dlt-pyarrow": 'dlt 1.31 sql_table(backend="pyarrow") -> filesystem Parquet',
+    "pandas": "pandas.read_sql -> to_parquet",
+}
+
+
+def _export_rows(
+    args: argparse.Namespace, backend: str, ex: dict
+) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
+    """The export table's rows of one backend and the targets they decide."""
+    res = ex["results"]
+    lines: list[str] = []
+    targets: list[tuple[str, str, bool | None]] = []
+    measured = [r for rs in res.values() for r in rs]
+    if not measured:
+        return lines, targets
+    rows = measured[0]["rows"]
+    floor_s = _med(res["floor"]) if res["floor"] else None
+
+    def peak(name: str) -> float:
+        return max(r["peak_rss_mb"] for r in res[name])
+
+    for name, label in LABELS.items():
+        rs = res.get(name, [])
+        if not rs:
+            continue
+        s = _med(rs)
+        x = f"{floor_s / s:.2f}" if floor_s else ""
+        loads = [r["load_average"] for r in rs if "load_average" in r]
+        load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""
+        lines.append(
+            f"| {backend} | {label} | {len(rs)} | {s:.2f} | {rows / s:,.0f} | {x} | "
+            f"{peak(name):,.0f} | {load} |"
+        )
+        if name.startswith("eventsync"):
+            lines.append(
+                f"| {backend} | (eventsync split: stage {_med(rs, 'stage_seconds'):.2f} s, "
+                f"export {_med(rs, 'export_seconds'):.2f} s, ledger "
+                f"{_med(rs, 'record_seconds'):.2f} s) | | | | | | |"
+            )
+    dag = ex["dagster"]
+    if dag:
+        x = f"{floor_s / dag['seconds']:.2f}" if floor_s else ""
+        lines.append(
+            f"| {backend} | `dagster asset materialize` (both assets, 1 run) | {dag['runs']} | "
+            f"{dag['seconds']:.2f} | {rows / dag['seconds']:,.0f} | {x} "
+            f"| {dag['peak_rss_mb']:,.0f} | |"
+        )
+    ev = res["eventsync"]
+    if not (ev and floor_s):
+        return lines, targets
+    ev_s = _med(ev)
+    ratio = floor_s / ev_s
+    targets.append((f"{backend}: export >= 1.0x floor (issue 27)", f"{ratio:.2f}x", ratio >= 1.0))
+    cx = res["dlt-connectorx"]
+    if cx:
+        cx_s, cx_peak = _med(cx), peak("dlt-connectorx")
+        targets += [
+            (
+                f"{backend}: export faster than dlt + connectorx (issue 27)",
+                f"{ev_s:.2f} s vs {cx_s:.2f} s ({cx_s / ev_s:.2f}x)",
+                ev_s < cx_s,
+            ),
+            (
+                f"{backend}: peak RSS <= 0.5x dlt + connectorx's (issue 27)",
+                f"{peak('eventsync'):.0f} MB vs {cx_peak:.0f} MB "
+                f"({peak('eventsync') / cx_peak:.2f}x)",
+                peak("eventsync") <= 0.5 * cx_peak,
+            ),
+        ]
+    floor_peak = peak("floor")
+    ev_peak = peak("eventsync")
+    targets.append(
+        (
+            f"{backend}: peak RSS <= floor + 128 MB (issue 15)",
+            f"{ev_peak:.0f} MB (floor {floor_peak:.0f} MB, {ev_peak - floor_peak:+.0f})",
+            ev_peak <= floor_peak + 128,
+        )
+    )
+    if dag:
+        dag_ratio = floor_s / dag["seconds"]
+        targets.append(
+            (
+                f"{backend}: `dagster asset materialize` >= 0.6x floor (issue 15)",
+                f"{dag_ratio:.2f}x",
+                dag_ratio >= 0.6,
+            )
+        )
+    if ex["small"]:
+        growth = ev_peak - ex["small"]["peak_rss_mb"]
+        targets.append(
+            (
+                f"{backend}: RSS growth 1M -> {args.rows:,} rows < 64 MB",
+                f"{growth:+.0f} MB ({ex['small']['peak_rss_mb']:.0f} -> {ev_peak:.0f})",
+                growth < 64,
+            )
+        )
+    return lines, targets
+
+
 def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: float) -> str:
     lines = [
         "# eventsync benchmark",
@@ -398,83 +570,20 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
         "",
         f"## Export of one {args.rows:,}-row day (Parquet zstd)",
         "",
-        f"Medians of {args.runs} runs (pandas: {args.pandas_runs}); each run in its own "
-        "process; peak RSS = that process's VmHWM. 0.1% of rows are invalid "
-        "(properties not a JSON object) so quarantine does work.",
+        f"Medians of {args.runs} runs (pandas: {args.pandas_runs}), interleaved (one run of "
+        "each variant, then the next round); each run in its own process; peak RSS = that "
+        "process's VmHWM. 0.1% of rows are invalid (properties not a JSON object) so "
+        "quarantine does work. dlt runs in its own virtualenv (bench/dlt_variant.py, "
+        "dlt's defaults), reads the same query and checks nothing.",
         "",
-        "| backend | variant | runs | median s | rows/s | x floor | peak RSS MB |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | variant | runs | median s | rows/s | x floor | peak RSS MB | load avg |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     targets = []
     for backend, ex in exports.items():
-        res = ex["results"]
-        floor_s = _med(res["floor"])
-        rows = res["floor"][0]["rows"]
-        for name, label in (
-            ("floor", "floor: ADBC -> ParquetWriter, no checks"),
-            ("eventsync", "eventsync: stage_day + export_day + record_export"),
-            ("pandas", "pandas.read_sql -> to_parquet"),
-        ):
-            rs = res[name]
-            if not rs:
-                lines.append(f"| {backend} | {label} | 0 | not run | | | |")
-                continue
-            s = _med(rs)
-            lines.append(
-                f"| {backend} | {label} | {len(rs)} | {s:.2f} | {rows / s:,.0f} | "
-                f"{floor_s / s:.2f} | {max(r['peak_rss_mb'] for r in rs):,.0f} |"
-            )
-        ev = res["eventsync"]
-        lines.append(
-            f"| {backend} | (eventsync split: stage {_med(ev, 'stage_seconds'):.2f} s, export "
-            f"{_med(ev, 'export_seconds'):.2f} s, ledger {_med(ev, 'record_seconds'):.2f} s) "
-            "| | | | | |"
-        )
-        dag = ex["dagster"]
-        lines.append(
-            f"| {backend} | `dagster asset materialize` (both assets, 1 run) | {dag['runs']} | "
-            f"{dag['seconds']:.2f} | {rows / dag['seconds']:,.0f} | {floor_s / dag['seconds']:.2f} "
-            f"| {dag['peak_rss_mb']:,.0f} |"
-        )
-        ratio = floor_s / _med(ev)
-        size_note = "" if args.rows >= 5_000_000 else f" (measured at {args.rows:,} rows, not 5M)"
-        targets.append(
-            (f"{backend}: export >= 0.8x floor rows/s{size_note}", f"{ratio:.2f}x", ratio >= 0.8)
-        )
-        peak = max(r["peak_rss_mb"] for r in ev)
-        targets.append((f"{backend}: peak RSS <= 512 MB{size_note}", f"{peak:.0f} MB", peak <= 512))
-        floor_peak = max(r["peak_rss_mb"] for r in res["floor"])
-        dag_ratio = floor_s / dag["seconds"]
-        targets += [
-            (f"{backend}: export >= 0.9x floor rows/s (issue 15)", f"{ratio:.2f}x", ratio >= 0.9),
-            (
-                f"{backend}: peak RSS <= floor + 128 MB (issue 15)",
-                f"{peak:.0f} MB (floor {floor_peak:.0f} MB, {peak - floor_peak:+.0f})",
-                peak <= floor_peak + 128,
-            ),
-            (
-                f"{backend}: `dagster asset materialize` >= 0.6x floor (issue 15)",
-                f"{dag_ratio:.2f}x",
-                dag_ratio >= 0.6,
-            ),
-        ]
-        if ex["small"]:
-            growth = peak - ex["small"]["peak_rss_mb"]
-            targets.append(
-                (
-                    f"{backend}: RSS growth 1M -> {args.rows:,} rows < 64 MB",
-                    f"{growth:+.0f} MB ({ex['small']['peak_rss_mb']:.0f} -> {peak:.0f})",
-                    growth < 64,
-                )
-            )
-        else:
-            targets.append(
-                (
-                    f"{backend}: RSS growth 1M -> 5M rows < 64 MB",
-                    "not measured (run with --rows > 1000000)",
-                    None,
-                )
-            )
+        lines_, targets_ = _export_rows(args, backend, ex)
+        lines += lines_
+        targets += targets_
     for backend, ex in exports.items():
         if ex["profile"]:
             lines += [
@@ -486,14 +595,14 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
                 "```",
             ]
     if daemon:
-        from pipeline.defs.exports.assets import BACKFILL_DAYS_PER_RUN
+        from assets.events import BACKFILL_DAYS_PER_RUN
 
         lines += [
             "",
             "## Backfill, re-sync, re-export (SQLite store and Dagster storage, daemon)",
             "",
             f"One sync, {daemon['days']} days x {daemon['per_day']:,} events, submitted with "
-            "`pipeline.defs.exports.backfills.submit_backfill` to a `dagster-daemon run` "
+            "`pipeline.runs.backfills.submit_backfill` to a `dagster-daemon run` "
             "on the project's "
             "dagster.yaml (2 concurrent runs, 1 per destination), BackfillPolicy "
             f"{BACKFILL_DAYS_PER_RUN} days/run, "
@@ -607,6 +716,11 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
         more_lines, more_targets = scale_lines(*scale)
         lines += more_lines
         targets += more_targets
+    intraday = getattr(args, "intraday_result", None)
+    if intraday:
+        more_lines, more_targets = intraday_lines(intraday)
+        lines += more_lines
+        targets += more_targets
     privacy = getattr(args, "privacy_result", None)
     if privacy:
         more_lines, more_targets = report_lines(privacy)
@@ -617,6 +731,42 @@ def report(args: argparse.Namespace, exports: dict, daemon: dict | None, wall: f
         verdict = "not measured" if ok is None else ("met" if ok else "**missed**")
         lines.append(f"| {name} | {value} | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def intraday_bench(syncs: int, drain_syncs: int, events: int, pg_url: str | None) -> dict:
+    """`python -m bench.intraday` in its own process (it sets the data dir and the store
+    in its environment before importing eventsync)."""
+    cmd = [sys.executable, "-m", "bench.intraday", "--syncs", str(syncs)]
+    cmd += ["--drain-syncs", str(drain_syncs), "--events", str(events)]
+    if pg_url:
+        cmd += ["--postgres", pg_url]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"bench.intraday failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+def intraday_lines(r: dict) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
+    tick, drain = r["tick"], r["drain"]
+    lines = [
+        "",
+        f"## Hourly syncs (`python -m bench.intraday`, {r['store']} store)",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| one hourly tick at {tick['hourly_syncs']} hourly syncs | {tick['seconds']} s, "
+        f"{tick['runs_created']} runs created |",
+        f"| intraday drain: {drain['syncs']} syncs x {drain['events_per_sync']} events so far "
+        f"| {drain['seconds']} s, {drain['rows']} rows, {drain['rows_per_second']} rows/s |",
+    ]
+    targets = [
+        (
+            "intraday drain of the hourly syncs done before the next tick (3,600 s)",
+            f"{drain['seconds']} s",
+            drain["seconds"] < 3600,
+        )
+    ]
+    return lines, targets
 
 
 def main() -> None:
@@ -630,6 +780,14 @@ def main() -> None:
         help="default: --runs up to 1M rows, else 1 (pandas needs ~2 GB per 1M rows)",
     )
     p.add_argument("--backends", default="sqlite,postgresql")
+    p.add_argument(
+        "--variants",
+        default=",".join(EXPORT_VARIANTS),
+        help="export variants, run interleaved (dlt-*: in bench/.venv-dlt, made on first use)",
+    )
+    p.add_argument(
+        "--skip-dagster", action="store_true", help="no `dagster asset materialize` export row"
+    )
     p.add_argument(
         "--pg-url",
         default=os.environ.get("EVENTSYNC_BENCH_PG_URL", PG_DEFAULT),
@@ -661,11 +819,20 @@ def main() -> None:
     p.add_argument("--skip-scale", action="store_true", help="no many-syncs section")
     p.add_argument("--scale-syncs", default="100,1000", help="sync counts of the scale section")
     p.add_argument("--drain", type=int, default=100, help="syncs drained for real (0: none)")
+    p.add_argument("--skip-intraday", action="store_true", help="no hourly-syncs section")
+    p.add_argument("--intraday-syncs", type=int, default=1000, help="hourly syncs of the tick")
+    p.add_argument(
+        "--intraday-drain", type=int, default=100, help="hourly syncs drained (x events/day)"
+    )
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "eventsync-bench")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = p.parse_args()
     if args.pandas_runs is None:
         args.pandas_runs = args.runs if args.rows <= 1_000_000 else 1
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    unknown = set(variants) - set(EXPORT_VARIANTS)
+    if unknown:
+        raise SystemExit(f"--variants: unknown {sorted(unknown)} (of {', '.join(EXPORT_VARIANTS)})")
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     exports = {}
@@ -678,7 +845,14 @@ def main() -> None:
         else:
             raise SystemExit(f"--backends: unknown backend {backend!r} (sqlite, postgresql)")
         exports[backend] = export_bench(
-            backend, url, args.rows, args.runs, args.pandas_runs, args.work
+            backend,
+            url,
+            args.rows,
+            args.runs,
+            args.pandas_runs,
+            args.work,
+            variants,
+            dagster=not args.skip_dagster,
         )
     daemon = None
     if not args.skip_daemon:
@@ -718,6 +892,12 @@ def main() -> None:
         ]
         args.scale_result = (results, drained)
         log(f"scale: {results} {drained}")
+    args.intraday_result = None
+    if not args.skip_intraday:
+        args.intraday_result = intraday_bench(
+            args.intraday_syncs, args.intraday_drain, args.events_per_day, None
+        )
+        log(f"intraday: {args.intraday_result}")
     args.privacy_result = None
     if not args.skip_privacy:
         args.privacy_result = privacy_latency(args.work)

@@ -70,7 +70,7 @@ def backfill_passes(instance, requests: list) -> list[float]:  # type: ignore[no
     from dagster._daemon.backfill import execute_backfill_iteration
 
     from bench.overhead import code_server
-    from pipeline.defs.exports.backfills import add_requested_backfill
+    from pipeline.runs.backfills import add_requested_backfill
 
     for request in requests:
         add_requested_backfill(instance, request)
@@ -86,12 +86,12 @@ def backfill_passes(instance, requests: list) -> list[float]:  # type: ignore[no
 def measure(n: int, server_url: str, repeat: int, work: Path) -> dict:
     import dagster as dg
 
-    from pipeline.defs.exports.schedules import daily_sync_schedule
-    from pipeline.defs.exports.sensors import new_sync_sensor
-    from pipeline.defs.resources import EventStoreResource
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
+    from pipeline.schedules import daily_sync_schedule
+    from pipeline.sensors import new_sync_sensor
+    from resources import EventStoreResource
 
     store_url = fresh_database(server_url, f"eventsync_scale_store_{n}")
     dagster_db = fresh_database(server_url, f"eventsync_scale_dagster_{n}")
@@ -109,16 +109,16 @@ def measure(n: int, server_url: str, repeat: int, work: Path) -> dict:
     sensor_s, requested = [], 0
     with dg.DagsterInstance.get() as instance:
         for _ in range(repeat):
-            # Each tick sees all N syncs as new: a fresh cursor and no sync partitions.
-            for key in instance.get_dynamic_partitions("sync"):
-                instance.delete_dynamic_partition("sync", key)
+            # Each tick sees all N syncs as new: a fresh cursor.
             with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
                 t0 = time.perf_counter()
                 result = new_sync_sensor(ctx)
                 sensor_s.append(time.perf_counter() - t0)
             run_requests = list(getattr(result, "run_requests", None) or [])
             requested = len(run_requests)
-            holds = [r.tags.get("eventsync/syncs", "1 sync") for r in run_requests]
+            holds = [
+                f"{len(r.tags.get('eventsync/syncs', '').split(','))} syncs" for r in run_requests
+            ]
         tick = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)
         schedule_s, runs = [], 0
         for r in range(repeat):
@@ -143,14 +143,14 @@ def measure(n: int, server_url: str, repeat: int, work: Path) -> dict:
         "schedule_runs": runs,
         "backfill_pass_seconds": passes,
         "backfill_runs_submitted": backfill_runs,
-        "partitions_per_asset": n * _days_since_start(),
+        "partitions_per_asset": _days_since_start(),  # date partitions: not x syncs
     }
 
 
 def _days_since_start() -> int:
     from datetime import date
 
-    from pipeline.defs.exports.partitions import PARTITIONS_START
+    from assets.partitions import PARTITIONS_START
 
     return (datetime.now(UTC).date() - date.fromisoformat(PARTITIONS_START)).days
 
@@ -168,9 +168,9 @@ def drain(n: int, events: int, per_run: int, server_url: str, work: Path) -> dic
 
     from bench.data import day_table, load
     from bench.overhead import code_server
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
 
     tag = f"{n}_{per_run}"
     store_url = fresh_database(server_url, f"eventsync_drain_store_{tag}")

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from eventsync.settings import defaults
+
 
 def peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -26,8 +28,8 @@ def floor(url: str, workspace_id: str, day: str, out: Path, batch_rows: int) -> 
     """ADBC stream -> pyarrow ParquetWriter (zstd). No sentinel, no cast, no checks."""
     import pyarrow.parquet as pq
 
-    from assets.extract import DayQuery
     from bench.data import adbc_connect
+    from eventsync.engine.extract import DayQuery
 
     sql = DayQuery(workspace_id, day).select_sql()
     started = time.perf_counter()
@@ -49,12 +51,12 @@ def floor(url: str, workspace_id: str, day: str, out: Path, batch_rows: int) -> 
 def eventsync(url: str, workspace_id: str, day: str, out: Path, batch_rows: int) -> dict:
     """What the assets call: stage_day (extract + validate + quarantine + stage), then
     export_day to a local folder and record_export (ledger + subject index)."""
-    from assets.export import export_day
-    from assets.ledger import record_export
-    from assets.staging import stage_day
-    from resources.destinations.base import parse_destination
-    from resources.destinations.local import LocalDestination
-    from resources.store import engine_for
+    from eventsync.destinations.interface import parse_destination
+    from eventsync.destinations.local import LocalDestination
+    from eventsync.engine.day_export import export_day
+    from eventsync.engine.export_records import record_export
+    from eventsync.engine.staging import stage_day
+    from eventsync.store.connection import engine_for
 
     engine = engine_for(url)
     sync_id = "bench_sync"
@@ -82,7 +84,7 @@ def pandas_ref(url: str, workspace_id: str, day: str, out: Path, batch_rows: int
     import pandas as pd
     from sqlalchemy import create_engine
 
-    from assets.extract import DayQuery
+    from eventsync.engine.extract import DayQuery
 
     sql = DayQuery(workspace_id, day).select_sql()
     if url.startswith("postgresql"):
@@ -100,8 +102,8 @@ def profile_stage(url: str, workspace_id: str, day: str, out: Path, batch_rows: 
     import io
     import pstats
 
-    from assets.staging import stage_day
-    from resources.store import engine_for
+    from eventsync.engine.staging import stage_day
+    from eventsync.store.connection import engine_for
 
     engine = engine_for(url)
     prof = cProfile.Profile()
@@ -128,7 +130,7 @@ def main() -> None:
     p.add_argument("--workspace", required=True)
     p.add_argument("--day", required=True)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--batch-rows", type=int, default=131_072)
+    p.add_argument("--batch-rows", type=int, default=defaults().batch_rows)
     a = p.parse_args()
     shutil.rmtree(a.out, ignore_errors=True)
     a.out.mkdir(parents=True)

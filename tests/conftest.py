@@ -6,10 +6,18 @@ or fixture reads the time zone; `make test` sets it too), so anything that leans
 on the worker's local time fails here rather than at a customer's.
 
 It also ignores the project's .env (a `make demo` pins its partitions start there)
-and fixes the partitions start, for itself and every process it starts."""
+and fixes the partitions start, for itself and every process it starts.
+
+Two lanes (README.md): `make test` runs everything; `make test-fast` leaves out the
+tests marked `slow` (marked here: every test under tests/e2e and every test that uses a
+fixture starting Ceph radosgw, `dagster dev` or a Celery broker; others by hand) and
+runs hypothesis with the small `fast` profile (HYPOTHESIS_PROFILE=fast)."""
 
 import os
 import time
+
+import pytest
+from hypothesis import settings
 
 os.environ["TZ"] = "America/New_York"
 time.tzset()
@@ -26,3 +34,27 @@ pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.dagster_dev",
 ]
+
+# Fixtures that start a daemon of their own: a test using one is `slow`.
+# (browser, console: Chromium and a real API process, the console's tests.)
+SLOW_FIXTURES = frozenset(
+    {"ceph_s3", "ceph_bucket", "dagster_dev", "celery_broker", "browser", "console"}
+)
+E2E = os.path.join(os.path.dirname(__file__), "e2e") + os.sep
+
+settings.register_profile("full")  # hypothesis' defaults: 100 examples per test
+settings.register_profile("fast", max_examples=5)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "full"))
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    if str(item.path).startswith(E2E) or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)  # the Ceph half of the S3 contract
+    return callspec is not None and callspec.params.get("s3_server") == "ceph"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)

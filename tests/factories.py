@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from pipeline.ingest import insert_event_rows
-from resources.clock import day_bounds_us
+from eventsync.clock import day_bounds_us
+from eventsync.ingest import insert_event_rows
 
 TYPES = ("page_view", "track", "labeled", "flow_interaction", "identify_user")
 

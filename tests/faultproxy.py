@@ -8,14 +8,20 @@ one of FORWARD, SLOWDOWN, RESET_BEFORE, RESET_AFTER, or an ``int`` status.
 A *rewrite* changes a forwarded answer: ``rewrite(request, status, headers, body)
 -> (headers, body)`` (a server that reports what another server would, or drops a
 header it would have sent).
+
+``down_for(seconds)`` is an outage: the proxy stops listening and drops every open
+connection, so clients get "connection refused" as while the server behind it
+restarts, then listens again on the same port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,6 +107,7 @@ class FaultProxy:
         self._up_host, self._up_port = parts.hostname or "127.0.0.1", parts.port or 80
         self._lock = threading.Lock()
         self._count = 0
+        self._open: dict[int, socket.socket] = {}  # handler thread -> its client connection
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -108,6 +115,17 @@ class FaultProxy:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._open[threading.get_ident()] = self.connection
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._open.pop(threading.get_ident(), None)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -202,10 +220,14 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._handler = Handler
+        self._listen(0)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _listen(self, port: int) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _forward(
@@ -227,6 +249,28 @@ class FaultProxy:
     def start(self) -> FaultProxy:
         self._thread.start()
         return self
+
+    def down_for(self, seconds: float) -> threading.Thread:
+        """Stop listening and reset every open connection (but the calling handler's, so a
+        plan may start the outage and answer its own request), then listen again on the
+        same port after `seconds`. Returns the thread that brings the proxy back."""
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            others = [c for t, c in self._open.items() if t != threading.get_ident()]
+        for conn in others:
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01" + b"\x00" * 7)
+                conn.close()
+
+        def back() -> None:
+            time.sleep(seconds)
+            self._listen(self.port)
+            self._thread.start()
+
+        thread = threading.Thread(target=back, daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         self._server.shutdown()

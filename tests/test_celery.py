@@ -17,9 +17,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets import layout
-from pipeline.defs.executors import CELERY_QUEUE, executor_from_env, executor_name
-from resources.errors import ConfigError
+from eventsync.engine import layout
+from eventsync.errors import ConfigError
+from pipeline.executors import celery_queue, executor_from_env, executor_name
 from tests.dagster_code.trivial import trivial_job_celery
 from tests.fixtures.broker import Broker
 
@@ -66,7 +66,7 @@ def running_worker(
                 "pipeline.celery_app",
                 "worker",
                 "-Q",
-                CELERY_QUEUE,
+                celery_queue(),  # the deployment's queue (not Celery's or dagster's default)
                 "--pool",
                 "solo",
                 "--prefetch-multiplier",
@@ -74,7 +74,7 @@ def running_worker(
                 "--loglevel",
                 "INFO",
                 "-n",
-                f"es-test-{os.getpid()}@%h",
+                f"es-test-{os.getpid()}-{tmp_path.name}@%h",
             ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -140,10 +140,9 @@ def test_same_partition_is_byte_identical_on_every_executor(
 ) -> None:
     """One day of one sync, event store on PostgreSQL, exported with the in-process,
     multiprocess and Celery executors (a real worker): the same bytes every time."""
-    from pipeline.defs.exports.partitions import partition_key
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
     from tests.dagster_code import export as export_jobs
     from tests.factories import insert_day
 
@@ -154,16 +153,14 @@ def test_same_partition_is_byte_identical_on_every_executor(
     out = tmp_path / "bucket"
     sync = create_sync(engine, ws, str(out), formats=["parquet", "csv", "jsonl"])
     insert_day(engine, ws, DAY, 500, i7={"properties": "not json"})
-    key = str(partition_key(DAY, sync.id))
     snapshots: dict[str, dict[str, str]] = {}
     with running_worker(celery_broker, tmp_path, monkeypatch), dg.DagsterInstance.get() as inst:
-        inst.add_dynamic_partitions("sync", [sync.id])
         for name in ("in_process", "multiprocess", "celery"):
             shutil.rmtree(out, ignore_errors=True)
             with dg.execute_job(
                 dg.reconstructable(getattr(export_jobs, f"export_job_{name}")),
                 instance=inst,
-                tags={"dagster/partition": key},
+                tags={"dagster/partition": DAY, "eventsync/syncs": sync.id},
             ) as result:
                 assert result.success, name
             messages = [e.message or "" for e in inst.all_logs(result.run_id)]
@@ -179,3 +176,57 @@ def test_same_partition_is_byte_identical_on_every_executor(
     assert snapshots["in_process"] == snapshots["multiprocess"] == snapshots["celery"]
     manifest = json.loads((out / manifest_key).read_text())
     assert manifest["rows"] == 499 and manifest["quarantined"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_worker_killed_mid_step_loses_nothing_another_worker_finishes_it(
+    es_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers on the deployment's queue; the one running the step is killed with
+    SIGKILL: the task was not acknowledged (acks_late), the broker hands it to the other
+    worker, and the run completes with no manual step."""
+    import signal
+    import threading
+
+    from tests.dagster_code.slow_step import slow_job_celery
+    from tests.fixtures.broker import _broker_for, _reachable
+
+    # RabbitMQ hands an unacknowledged task back as soon as its worker's connection drops
+    # (Redis only after its visibility timeout, an hour by default: docs/deploy.md).
+    amqp = "amqp://guest:guest@127.0.0.1:5672//"
+    if _reachable(amqp) is not None:
+        pytest.fail(f"this test needs RabbitMQ on 127.0.0.1:5672: {_reachable(amqp)}")
+    celery_broker = _broker_for(amqp)
+    monkeypatch.setenv("EVENTSYNC_TEST_STEP_SECONDS", "8")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        running_worker(celery_broker, tmp_path / "a", monkeypatch) as first,
+        running_worker(celery_broker, tmp_path / "b", monkeypatch) as second,
+    ):
+        folders = [first.marker_dir, second.marker_dir]  # type: ignore[attr-defined]
+        outcome: dict = {}
+
+        def run() -> None:
+            job = dg.reconstructable(slow_job_celery)
+            with dg.DagsterInstance.get() as inst, dg.execute_job(job, instance=inst) as r:
+                outcome["success"] = r.success
+                outcome["pid"] = r.output_for_node("slow_step") if r.success else None
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 90
+        while not [p for f in folders for p in f.glob("started-*")]:
+            assert time.monotonic() < deadline, "no worker started the step"
+            time.sleep(0.2)
+        (started,) = [p for f in folders for p in f.glob("started-*")]
+        victim = first if int(started.name.split("-")[1]) == first.pid else second
+        survivor = second if victim is first else first
+        os.kill(victim.pid, signal.SIGKILL)
+        thread.join(timeout=180)
+        assert not thread.is_alive(), "the run never finished"
+    assert outcome["success"] is True
+    assert outcome["pid"] == survivor.pid
+    assert int((survivor.marker_dir / "finished").read_text()) == survivor.pid  # type: ignore[attr-defined]
+    assert not (victim.marker_dir / "finished").exists()  # type: ignore[attr-defined]

@@ -177,6 +177,7 @@ def schedule_tick(ctx, at: dt.datetime, iteration_times: dict | None = None) -> 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_schedule_and_sensor_ticks_on_postgres(pg_dagster_home: Path, pg_url: str) -> None:
     with (
@@ -230,6 +231,7 @@ def _wait_backfill_done(
         time.sleep(1)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
     pg_dagster_home: Path, pg_url: str, pg_store_url: str, tmp_path: Path
@@ -244,11 +246,11 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
     from dagster._core.execution.backfill import BulkActionStatus
     from sqlalchemy import select
 
-    from assets import layout
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.schema import export_ledger
-    from resources.store import engine_for
+    from eventsync.engine import layout
+    from eventsync.store.connection import engine_for
+    from eventsync.store.schema import export_ledger
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
     from tests.factories import insert_day
 
     engine = engine_for(pg_store_url)
@@ -263,13 +265,12 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
         dg.DagsterInstance.get() as instance,
         daemon_workspace(instance, "pipeline.definitions") as ctx,
     ):
-        # Sensor tick: the new syncs get their partitions and one 90-day asset backfill.
+        # Sensor tick: the new syncs get one backfill of their 30 dates, naming them.
         list(execute_sensor_iteration(ctx, LOG, None, None))
-        assert instance.get_dynamic_partitions("sync") == [s.id for s in syncs]
         backfills = instance.get_backfills()
         assert len(backfills) == 1
         backfill = backfills[0]
-        assert backfill.tags["eventsync/syncs"] == "3 syncs, 90 days"
+        assert backfill.tags["eventsync/syncs"] == ",".join(s.id for s in syncs)
         _wait_backfill_done(instance, ctx, backfill.backfill_id)
         assert instance.get_backfill(backfill.backfill_id).status == (
             BulkActionStatus.COMPLETED_SUCCESS
@@ -277,8 +278,10 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
         backfill_runs = instance.get_runs(
             RunsFilter(tags={"dagster/backfill": backfill.backfill_id})
         )
-        # Batched by the assets' BackfillPolicy: one run per sync's 30 days, not per day.
-        assert len(backfill_runs) == 3
+        # Batched by the assets' BackfillPolicy: one run of the 30 dates for the three
+        # syncs (it inherits the backfill's tag), not one per day.
+        assert len(backfill_runs) == 1
+        assert backfill_runs[0].tags["eventsync/syncs"] == backfill.tags["eventsync/syncs"]
         assert {r.status for r in backfill_runs} == {DagsterRunStatus.SUCCESS}
 
         # Schedule tick at 03:00 UTC today: yesterday of the three syncs, in one run.
@@ -289,22 +292,19 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
             RunsFilter(tags={"dagster/schedule_name": "daily_sync_schedule"})
         )
         assert len(scheduled) == 1
-        assert scheduled[0].tags["dagster/asset_partition_range_start"] == (
-            f"{days[-1]}|{syncs[0].id}"
-        )
-        assert scheduled[0].tags["dagster/asset_partition_range_end"] == (
-            f"{days[-1]}|{syncs[-1].id}"
-        )
+        assert scheduled[0].tags["dagster/partition"] == days[-1]
+        assert scheduled[0].tags["eventsync/syncs"] == ",".join(s.id for s in syncs)
         finished = dequeue_and_wait(instance, ctx, {scheduled[0].run_id})
         assert finished[0].status == DagsterRunStatus.SUCCESS
         exported = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export"), storage_ids=None),
             limit=1000,
         ).records
-        # Each sync's day has its own materialization from the scheduled run.
-        assert sorted(
-            r.partition_key for r in exported if r.run_id == scheduled[0].run_id
-        ) == sorted(f"{days[-1]}|{s.id}" for s in syncs)
+        # The date's materialization from the scheduled run lists each sync's day.
+        (mine,) = [r for r in exported if r.run_id == scheduled[0].run_id]
+        assert mine.partition_key == days[-1]
+        by_sync = mine.asset_materialization.metadata["by_sync"].value
+        assert {k: v["outcome"] for k, v in by_sync.items()} == {s.id: "exported" for s in syncs}
 
     with engine.connect() as conn:
         ledger = {(r.sync_id, r.day): r for r in conn.execute(select(export_ledger))}

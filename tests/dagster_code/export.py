@@ -7,10 +7,10 @@ worker processes."""
 
 import dagster as dg
 
-from pipeline.defs.executors import executor_from_env
-from pipeline.defs.exports.assets import events_daily, events_export
-from pipeline.defs.exports.jobs import daily_sync_job
-from pipeline.defs.resources import build_resources
+from assets.events import events_daily, events_export
+from pipeline.executors import executor_from_env
+from pipeline.jobs import daily_sync_job
+from resources import build_resources
 
 
 def _export_job(executor: str | None) -> dg.JobDefinition:

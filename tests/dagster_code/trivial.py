@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from pipeline.defs.executors import executor_from_env
+from pipeline.executors import executor_from_env
 
 
 @dg.op

@@ -14,16 +14,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.formats import COMPRESSIONS
-from pipeline.defs.resources import build_resources
-from pipeline.syncs.config import create_sync
-from pipeline.workspaces import create_workspace
-from resources.clock import day_bounds_us
-from resources.store import engine_for, upgrade
+from eventsync.clock import day_bounds_us
+from eventsync.engine.formats import COMPRESSIONS
+from eventsync.store.connection import engine_for, upgrade
+from eventsync.syncs.config import create_sync
+from eventsync.workspaces import create_workspace
+from resources import build_resources
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import materialize_day
 
-DAYS = ("2025-05-01", "2025-05-02")
+DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")  # 3+ gzip files: pyarrow's readahead
+EMPTY_DAY = "2025-05-04"  # exported with no rows: no data file, a manifest of 0 rows
 INVALID = 5  # row i5 of each day is quarantined
 
 
@@ -47,6 +48,13 @@ def tricky(day: str) -> dict:
             "properties": '{\n  "note": "ünïcode, \\"quoted\\"",\n  "n": 1\n}',
         },
         f"i{INVALID}": {"properties": "not json"},
+        # Legal strings that readers' default NULL markers swallow.
+        "i6": {"user_id": "NA", "event_name": "NULL", "country_code": "NA"},
+        "i7": {"user_id": "NULL", "hostname": "null", "browser": "N/A"},
+        "i8": {"user_id": "null", "os": "nan", "session_id": "NaN"},
+        "i9": {"user_id": "N/A", "company_id": "#N/A", "device_type": "None"},
+        "i10": {"user_id": "nan", "pathname": "\\N", "source": "-nan"},
+        "i11": {"user_id": "007", "company_id": "1e5", "event_name": "TRUE"},
         "i29": {"occurred_at": end - 1, "received_at": end + 1},  # 23:59:59.999999, late
     }
 
@@ -100,8 +108,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
             sync_ids[compression] = sync.id
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             for sync_id in sync_ids.values():
-                for day in DAYS:
+                for day in (*DAYS, EMPTY_DAY):
                     assert materialize_day(instance, build_resources(), day, sync_id).success
         expected = store_rows(db, ws)
-        assert len(expected) == 2 * 29 and json.loads(expected[0]["properties"])
+        assert len(expected) == len(DAYS) * 29 and json.loads(expected[0]["properties"])
         yield Exported(root, sync_ids, expected)

@@ -11,15 +11,8 @@ query ($key: AssetKeyInput!) {
   assetNodeOrError(assetKey: $key) {
     ... on AssetNode {
       assetPartitionStatuses {
-        ... on MultiPartitionStatuses {
-          primaryDimensionName
-          ranges {
-            primaryDimStartKey
-            primaryDimEndKey
-            secondaryDim {
-              ... on DefaultPartitionStatuses { materializedPartitions failedPartitions }
-            }
-          }
+        ... on TimePartitionStatuses {
+          ranges { startKey endKey status }
         }
       }
     }
@@ -29,19 +22,17 @@ query ($key: AssetKeyInput!) {
 
 
 def partition_status(dev: DagsterDev, asset: str) -> tuple[set[str], set[str]]:
-    """(materialized, failed) "day|sync" keys of an asset's partition view."""
+    """(materialized, failed) dates of an asset's partition view."""
     data = dev.graphql(PARTITION_STATUS, {"key": {"path": [asset]}})
     statuses = data["assetNodeOrError"]["assetPartitionStatuses"]
-    assert statuses["primaryDimensionName"] == "date", statuses
+    assert "ranges" in statuses, statuses
     materialized: set[str] = set()
     failed: set[str] = set()
     for r in statuses["ranges"]:
-        first, last = (
-            date.fromisoformat(r["primaryDimStartKey"]),
-            date.fromisoformat(r["primaryDimEndKey"]),
-        )
-        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        for day in days:
-            materialized |= {f"{day}|{s}" for s in r["secondaryDim"]["materializedPartitions"]}
-            failed |= {f"{day}|{s}" for s in r["secondaryDim"]["failedPartitions"]}
+        first, last = date.fromisoformat(r["startKey"]), date.fromisoformat(r["endKey"])
+        days = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+        if r["status"] == "MATERIALIZED":
+            materialized |= days
+        elif r["status"] == "FAILED":
+            failed |= days
     return materialized, failed

@@ -33,11 +33,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from assets.staging import staging_dir
-from pipeline.privacy import ledger, runner
-from pipeline.syncs.config import create_sync
-from pipeline.workspaces import create_workspace
-from resources.schema import export_subjects
+from eventsync.engine.staging import staging_dir
+from eventsync.privacy import request_store, runner
+from eventsync.store.schema import export_subjects
+from eventsync.syncs.config import create_sync
+from eventsync.workspaces import create_workspace
 from tests.factories import insert_day
 from tests.faultproxy import RESET_BEFORE, FaultProxy, Request
 from tests.fixtures.ceph import CephS3
@@ -227,7 +227,7 @@ def test_an_erasure_after_a_kill_removes_the_subject_from_every_object(
 ):
     bucket, sync = scene["bucket"], scene["sync"]
     _kill_at(point, sync.id, ceph_s3)
-    req = ledger.create_request(engine, scene["ws"], "erasure", [ERASED], [], "test")
+    req = request_store.create_request(engine, scene["ws"], "erasure", [ERASED], [], "test")
     done = runner.run_all(engine, req.id, "test")
     assert done.status == "completed" and done.verified_at
     left = {
@@ -262,7 +262,7 @@ def test_a_second_run_of_a_partition_in_flight_fails_naming_the_first(scene, cep
         assert second.returncode != 0
         last = err.strip().splitlines()[-1]
         assert last == (
-            f"resources.locks.PartitionBusy: partition {DAY}|{sync.id} is already being "
+            f"eventsync.store.locks.PartitionBusy: partition {DAY}|{sync.id} is already being "
             f"exported by crash-child {first.pid}"
         ), last
     finally:

@@ -1,49 +1,32 @@
 """docs/nginx-dagster-ui.conf, as shipped: nginx (from Debian) with a self-signed TLS
 certificate and HTTP basic auth in front of a real dagster-webserver on 127.0.0.1
 refuses without credentials (401) and proxies with them (200), the GraphQL endpoint
-and its websocket (graphql-ws) included."""
+and its websocket (graphql-ws) included; a foreign Origin, a foreign Host and GraphQL
+over GET are refused even with credentials."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from string import Template
 
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.pipeline.api.server import free_port
+from tests.eventsync.api.server import free_port
+from tests.fixtures.nginx import nginx_binary, self_signed, write_main_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "docs" / "nginx-dagster-ui.conf"
 USER, PASSWORD = "operator", "correct horse battery staple"
-
-
-def nginx_binary() -> str:
-    """nginx from PATH or /usr/sbin; installed from Debian when missing and allowed."""
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]
-        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-            subprocess.run(install, env=env, capture_output=True)
-        found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-        if found:
-            return found
-    pytest.fail("nginx is needed for this test: apt-get install -y nginx", pytrace=False)
 
 
 def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
@@ -97,12 +80,7 @@ def proxy(webserver: str, tmp_path: Path) -> Iterator[str]:
     """nginx with the shipped server block; its https address."""
     folder = tmp_path / "nginx"
     (folder / "logs").mkdir(parents=True)
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(folder)
     hashed = subprocess.run(
         ["openssl", "passwd", "-6", "-stdin"], input=PASSWORD, text=True,
         check=True, capture_output=True,
@@ -110,19 +88,21 @@ def proxy(webserver: str, tmp_path: Path) -> Iterator[str]:
     htpasswd = folder / "htpasswd"
     htpasswd.write_text(f"{USER}:{hashed}\n")
     port = free_port()
-    server = Template(CONF.read_text()).safe_substitute(
-        LISTEN=f"127.0.0.1:{port}", CERT=cert, KEY=key, HTPASSWD=htpasswd, UPSTREAM=webserver
-    )
+    # Filled as docs/deploy.md says: envsubst with the seven placeholders named.
+    filled = {
+        "LISTEN": f"127.0.0.1:{port}", "CERT": str(cert), "KEY": str(key),
+        "HTPASSWD": str(htpasswd), "UPSTREAM": str(webserver),
+        "SERVER_NAME": "127.0.0.1", "ORIGIN": f"https://127.0.0.1:{port}",
+    }  # fmt: skip
+    server = subprocess.run(
+        ["envsubst", "${LISTEN} ${CERT} ${KEY} ${HTPASSWD} ${UPSTREAM} ${SERVER_NAME} ${ORIGIN}"],
+        input=CONF.read_text(), env={**os.environ, **filled},
+        text=True, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert not [n for n in filled if f"${{{n}}}" in server]
+    assert "$host" in server  # nginx's own variables kept
     (folder / "eventsync-ui.conf").write_text(server)
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (folder / "nginx.conf").write_text(
-        f"{user}daemon off;\nworker_processes 1;\npid {folder}/nginx.pid;\n"
-        f"error_log {folder}/logs/error.log;\nevents {{}}\n"
-        f"http {{\n  access_log {folder}/logs/access.log;\n"
-        f"  client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;\n"
-        f"  fastcgi_temp_path {folder}/fcgi; uwsgi_temp_path {folder}/uwsgi;\n"
-        f"  scgi_temp_path {folder}/scgi;\n  include {folder}/eventsync-ui.conf;\n}}\n"
-    )
+    write_main_conf(folder, folder / "eventsync-ui.conf")
     binary = nginx_binary()
     log = folder / "logs" / "error.log"
     proc = subprocess.Popen(
@@ -152,6 +132,17 @@ def test_dagster_ui_needs_credentials_and_tls(proxy: str) -> None:
         assert page.status_code == 200 and "<html" in page.text.lower()
         answer = ok.post("/graphql", json=query)
         assert answer.status_code == 200 and answer.json()["data"]["version"]
+        own = ok.post("/graphql", json=query, headers={"Origin": base})
+        assert own.status_code == 200
+        # What a foreign page could make an operator's browser send, refused even with
+        # the operator's credentials: another site's Origin, GraphQL over GET, and a
+        # foreign Host (DNS rebinding).
+        other = ok.post("/graphql", json=query, headers={"Origin": "https://evil.test"})
+        assert other.status_code == 403
+        assert ok.get("/graphql", params=query).status_code == 405
+        assert ok.get("/graphql").status_code == 400  # no query: the webserver answers
+        rebound = ok.post("/graphql", json=query, headers={"Host": "evil.test"})
+        assert rebound.status_code == 421
     # Plain HTTP on the TLS port gets nothing through.
     assert httpx.get(f"http://{proxy}/", timeout=10).status_code == 400
 
@@ -161,6 +152,15 @@ def test_dagster_ui_needs_credentials_and_tls(proxy: str) -> None:
         connect(f"wss://{proxy}/graphql", ssl=tls, subprotocols=["graphql-ws"]).close()
     assert refused.value.response.status_code == 401
     token = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    with pytest.raises(InvalidStatus) as foreign:
+        connect(
+            f"wss://{proxy}/graphql",
+            ssl=tls,
+            subprotocols=["graphql-ws"],
+            additional_headers={"Authorization": token},
+            origin="https://evil.test",
+        ).close()
+    assert foreign.value.response.status_code == 403
     with connect(
         f"wss://{proxy}/graphql",
         ssl=tls,

@@ -45,13 +45,14 @@ def test_docs_show_a_command_for_every_reader():
     text = "\n".join(reading_blocks("python"))
     for reader in (
         "pd.read_parquet",
-        "pd.read_json",
+        "pj.read_json",
         "csv.read_csv",
         "ds.dataset",
         "pl.scan_parquet",
         "pl.scan_csv",
         "duckdb",
         "spark.read",
+        "chdb.query",
     ):
         assert reader in text, reader
     assert reading_blocks("sh") and "bq mkdef" in reading_blocks("sh")[0]

@@ -19,18 +19,17 @@ from dagster_aws.s3 import S3Resource
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 
-from assets.staging import quarantine_path, staging_dir
-from pipeline.api import create_app
-from pipeline.defs.exports.assets import events_daily, events_export
-from pipeline.defs.exports.partitions import partition_key
-from pipeline.defs.privacy.jobs import JOB_BY_KIND
-from pipeline.defs.privacy.sensors import privacy_failure_sensor, privacy_request_sensor
-from pipeline.defs.resources import DestinationsResource, EventStoreResource, build_resources
-from pipeline.ingest import insert_event_rows
-from pipeline.privacy import ledger
-from pipeline.syncs.config import create_sync
-from pipeline.workspaces import create_workspace
-from resources.schema import events, export_ledger, export_subjects, user_profiles
+from assets.events import events_daily, events_export
+from eventsync.api import create_app
+from eventsync.engine.staging import quarantine_path, staging_dir
+from eventsync.ingest import insert_event_rows
+from eventsync.privacy import request_store
+from eventsync.store.schema import events, export_ledger, export_subjects, user_profiles
+from eventsync.syncs.config import create_sync
+from eventsync.workspaces import create_workspace
+from pipeline.privacy_jobs import JOB_BY_KIND
+from pipeline.privacy_sensors import privacy_failure_sensor, privacy_request_sensor
+from resources import DestinationsResource, EventStoreResource, build_resources
 from tests.factories import event_row, insert_day
 from tests.fixtures.dagster_env import tick_sensor
 from tests.fixtures.s3 import REGION
@@ -58,9 +57,10 @@ def dead_s3_resources() -> dict:
 def export(instance, sync_id: str, day: str) -> None:
     result = dg.materialize(
         [events_daily, events_export],
-        partition_key=str(partition_key(day, sync_id)),
+        partition_key=day,
         instance=instance,
         resources=good_resources(),
+        tags={"eventsync/syncs": sync_id},
     )
     assert result.success
 
@@ -152,7 +152,6 @@ def test_erasure_through_api_and_sensor_with_failure_and_retry(
     s3 = create_sync(
         engine, ws, f"s3://{s3_bucket}/ex", formats=["parquet", "jsonl"], compression="gzip"
     )
-    instance.add_dynamic_partitions("sync", [local.id, s3.id])
     for sync in (local, s3):
         for day in DAYS:
             export(instance, sync.id, day)
@@ -180,7 +179,8 @@ def test_erasure_through_api_and_sensor_with_failure_and_retry(
     assert acc["status"] == "completed", acc
     csv_path = local_root / f"_privacy/access/{acc_id}.csv"
     assert acc["result_location"] == f"file://{csv_path}"
-    frame = pd.read_csv(csv_path, encoding="utf-8", dtype=str)
+    read = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str)
+    profile, frame = read[read["record"] == "profile"], read[read["record"] == "event"]
     with engine.connect() as conn:
         expected = set(
             conn.execute(
@@ -197,7 +197,9 @@ def test_erasure_through_api_and_sensor_with_failure_and_retry(
     assert acc["progress"]["steps"]["write_csv"]["events_invalid_excluded"] == 1
     assert set(frame["user_id"]) == {TARGET}
     assert all(isinstance(json.loads(p), dict) for p in frame["properties"])
-    assert set(frame["profile_properties"]) == {'{"email": "x@example.com"}'}
+    # the profile once, in its own row
+    assert list(profile["profile_properties"]) == ['{"email": "x@example.com"}']
+    assert list(profile["user_id"]) == [TARGET]
 
     # --- erasure: request, queued by the sensor, first run fails (S3 down) -----------
     r = client.post("/v1/privacy/erasures", json={"user_ids": [TARGET]}, headers=auth)
@@ -207,7 +209,7 @@ def test_erasure_through_api_and_sensor_with_failure_and_retry(
     result = tick(instance, result.cursor)
     (req,) = result.run_requests
     assert req.run_key == f"{rid}:1" and req.job_name == "erasure_job"
-    assert ledger.get_request(engine, rid).status == "queued"
+    assert request_store.get_request(engine, rid).status == "queued"
     failed_run = run_requested(instance, req, dead_s3_resources())
     assert not failed_run.success
     ctx = dg.build_run_status_sensor_context(
@@ -316,7 +318,7 @@ def test_erasure_through_api_and_sensor_with_failure_and_retry(
         assert TARGET not in user_ids_in(key, data), key
 
     # --- the audit trail names the API key id, never the key --------------------------
-    log = ledger.audit_log(engine, rid)
+    log = request_store.audit_log(engine, rid)
     actions = [e["action"] for e in log]
     assert actions[0] == "received" and "completed" in actions and "failed" in actions
     key_id = api_key.split("_")[1]

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from assets import layout
-from pipeline.defs.resources import build_resources
-from pipeline.ingest import insert_event_rows
-from pipeline.syncs.config import create_sync, update_sync
-from pipeline.workspaces import create_workspace
+from eventsync.engine import layout
+from eventsync.ingest import insert_event_rows
+from eventsync.syncs.config import create_sync, update_sync
+from eventsync.workspaces import create_workspace
+from resources import build_resources
 from tests.factories import event_row, insert_day
 from tests.fixtures.dagster_env import materialize_day
 

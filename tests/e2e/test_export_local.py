@@ -1,6 +1,6 @@
 """The export slice through a real Dagster instance to a local folder: what one
 materialized day writes (files, manifest, quarantine, metadata, ledger) and re-exports
-of it. Checks, batches, schedules and sensors: tests/pipeline/defs/exports/."""
+of it. Checks, batches, schedules and sensors: tests/assets/, tests/pipeline/."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from assets import layout
-from pipeline.defs.exports.partitions import partition_key
-from pipeline.syncs.config import create_sync, update_sync
-from pipeline.workspaces import create_workspace
-from resources.clock import day_bounds_us
-from resources.schema import export_ledger, export_subjects
+from eventsync.clock import day_bounds_us
+from eventsync.engine import layout
+from eventsync.store.schema import export_ledger, export_subjects
+from eventsync.syncs.config import create_sync, update_sync
+from eventsync.workspaces import create_workspace
 from tests.factories import insert_day
 from tests.fixtures.dagster_env import materialize_day
 
@@ -98,7 +97,7 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
     assert str(parquet.schema.field("occurred_at").type) == "timestamp[us, tz=UTC]"
 
     # Quarantine: every invalid row with its reason; exported + quarantined = extracted.
-    from assets.staging import quarantine_path
+    from eventsync.engine.staging import quarantine_path
 
     q = pq.read_table(quarantine_path(sync.id, DAY)).to_pylist()
     reasons = {r["event_id"]: r["reason"] for r in q}
@@ -119,7 +118,8 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
         data = (out / f["key"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
 
-    # Metadata the UI shows, per partition; row counts are numeric (plotted).
+    # Metadata the UI shows, per date (each sync's numbers under by_sync); row counts
+    # are numeric (plotted).
     mat = (
         instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export")), limit=1
@@ -127,11 +127,17 @@ def test_materialize_partition_exports_valid_rows_and_quarantines_the_rest(
         .records[0]
         .asset_materialization
     )
-    assert mat.partition == str(partition_key(DAY, sync.id))
+    assert mat.partition == DAY
     assert mat.metadata["rows"].value == len(exported_ids)
     assert isinstance(mat.metadata["rows"], dg.IntMetadataValue)
     assert mat.metadata["rows_per_second"].value > 0
-    assert "preview" in mat.metadata
+    assert mat.metadata["by_sync"].value[sync.id]["rows"] == len(exported_ids)
+    assert mat.metadata["by_sync"].value[sync.id]["files"] == 3
+    assert (
+        "preview" not in mat.metadata
+    )  # no row values in Dagster (tests/assets/test_no_free_text_in_dagster.py)
+    columns = [c.name for c in mat.metadata["dagster/column_schema"].value.columns]
+    assert "event_name" in columns and "user_id" in columns
     daily = (
         instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_daily")), limit=1

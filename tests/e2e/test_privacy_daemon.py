@@ -10,14 +10,14 @@ API, on one DAGSTER_HOME shared by the scenarios of this module:
   are erased and verified;
 - a late event of an erased user is refused over the API and nothing of it is stored;
 - the demo's re-seed after an erasure brings nothing back;
-- a killed `privacy erase --now` is retried (CLI) and the daemon finishes it;
-- a crash between a day's files and its manifest is retried (API) to a manifest that
-  matches the files.
+- a killed `privacy erase --now` is taken over by the daemon once its lease expired
+  (no `privacy retry`) and finished as attempt 2;
+- a crash between a day's files and its manifest is taken over the same way, to a
+  manifest that matches the files.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import signal
@@ -34,7 +34,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from bench.daemon import prepare_home, running_daemon
-from tests.pipeline.privacy.scenario import check_day, rows_of
+from tests.eventsync.privacy.scenario import check_day, rows_of
 
 DAYS = ("2025-06-01", "2025-06-02", "2025-06-03")
 CANARY_USER = "canary-user-7f3a9c2e"
@@ -77,7 +77,7 @@ def _event(i: int, user: str, day: str, **extra: Any) -> dict[str, Any]:
 
 
 def _seed(engine: Engine, client: TestClient, auth: dict, ws: str) -> None:
-    from pipeline.ingest import insert_event_rows
+    from eventsync.ingest import insert_event_rows
     from tests.factories import event_row, insert_day
 
     for n, day in enumerate(DAYS):
@@ -117,10 +117,10 @@ def _wait_backfill(backfill_id: str, timeout: float = 300) -> None:
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    from pipeline.api import create_app
-    from pipeline.syncs.config import create_sync, get_sync
-    from pipeline.workspaces import create_workspace
-    from resources.store import engine_for, upgrade
+    from eventsync.api import create_app
+    from eventsync.store.connection import engine_for, upgrade
+    from eventsync.syncs.config import create_sync, get_sync
+    from eventsync.workspaces import create_workspace
 
     base = tmp_path_factory.mktemp("privacy-daemon")
     home = prepare_home(base / "dagster_home")
@@ -155,7 +155,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         with running_daemon(home, env, log):
             import dagster as dg
 
-            from pipeline.defs.exports.backfills import submit_backfill
+            from pipeline.runs.backfills import submit_backfill
 
             with dg.DagsterInstance.get() as instance:
                 backfill = submit_backfill(
@@ -182,12 +182,12 @@ def _erase(
     break today's id rule, which the API's schema refuses) as `eventsync privacy erase`
     does; the sensor and the daemon run it either way."""
     if via_cli:
-        from pipeline.privacy import ledger
-        from resources.schema import workspaces
+        from eventsync.privacy import request_store
+        from eventsync.store.schema import workspaces
 
         with e2e.engine.connect() as conn:
             ws = conn.execute(select(workspaces.c.id)).scalar_one()
-        request_id = ledger.create_request(
+        request_id = request_store.create_request(
             e2e.engine, ws, "erasure", users, list(companies), "cli:test"
         ).id
     else:
@@ -250,7 +250,7 @@ def test_ids_ingestion_stored_with_a_tab_or_unicode_are_erased_and_verified(e2e:
 
 
 def test_a_late_event_of_an_erased_user_is_refused_and_nothing_is_stored(e2e: Env) -> None:
-    from resources.schema import events, user_profiles
+    from eventsync.store.schema import events, user_profiles
 
     late = [
         _event(7, CANARY_USER, DAYS[0]),
@@ -274,8 +274,8 @@ def test_a_late_event_of_an_erased_user_is_refused_and_nothing_is_stored(e2e: En
 
 
 def test_the_demo_reseed_after_an_erasure_brings_nothing_back(e2e: Env) -> None:
-    from pipeline.demo.seed import DEMO_WORKSPACE_ID, seed_demo
-    from resources.schema import events, user_profiles
+    from eventsync.demo.seed import DEMO_WORKSPACE_ID, seed_demo
+    from eventsync.store.schema import events, user_profiles
 
     first = seed_demo(e2e.engine, days=2, events_per_day=300, destination=e2e.dest.parent / "demo")
     auth = {"Authorization": f"Bearer {first['api_key']}"}
@@ -305,9 +305,9 @@ def test_the_demo_reseed_after_an_erasure_brings_nothing_back(e2e: Env) -> None:
     assert acc["status"] == "completed" and "subject erased" in acc["result_note"]
 
 
-def test_a_killed_now_erasure_is_retried_and_the_daemon_completes_it(e2e: Env) -> None:
-    from pipeline.privacy import ledger
-    from resources.locks import export_lock
+def test_a_killed_now_erasure_is_taken_over_and_completed_by_the_daemon(e2e: Env) -> None:
+    from eventsync.privacy import request_store
+    from eventsync.store.locks import export_lock
 
     env = {**e2e.env, "PYTHONPATH": str(ROOT)}
     with export_lock(e2e.engine, e2e.workspace_id):  # the `staging` step waits for it
@@ -329,49 +329,40 @@ def test_a_killed_now_erasure_is_retried_and_the_daemon_completes_it(e2e: Env) -
         deadline = time.time() + 60
         req = None
         while time.time() < deadline and req is None:
-            for r in ledger.list_requests(e2e.engine, e2e.workspace_id, kind="erasure"):
-                if (
-                    r.user_ids == [KILLED_USER]
-                    and r.progress["steps"].get("store", {}).get("status") == "done"
-                ):
+            for r in request_store.list_requests(e2e.engine, e2e.workspace_id, kind="erasure"):
+                if r.user_ids == [KILLED_USER] and r.progress.step_done("store"):
                     req = r
             time.sleep(0.1)
         assert req is not None, "the --now erasure did not get to its store step"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-    assert ledger.get_request(e2e.engine, req.id).status == "running"
-    time.sleep(float(LEASE) + 0.5)
-    retry = subprocess.run(
-        [str(EVENTSYNC), "privacy", "retry", req.id, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    # The daemon's request sensor may have reaped it first (failed): both retry.
-    assert retry.returncode == 0, retry.stderr
-    assert json.loads(retry.stdout)["status"] == "received"
+    assert request_store.get_request(e2e.engine, req.id).status == "running"
+    # nobody retries: the daemon's request sensor takes it over once the lease expired
     done = _wait(e2e, "erasures", req.id)
     assert done["status"] == "completed" and done["verified_at"] and done["attempt"] == 2
     assert KILLED_USER not in _exported_users(e2e)
+    log = request_store.audit_log(e2e.engine, req.id)
+    assert not [e for e in log if e["detail"].get("retry")]
+    assert [e["actor"] for e in log if e["detail"].get("reason") == "lease_expired"] == [
+        "sensor:privacy_request_sensor"
+    ]
 
 
-def test_a_crash_between_a_days_files_and_its_manifest_is_retried_to_a_matching_manifest(
+def test_a_crash_between_a_days_files_and_its_manifest_is_taken_over_to_a_matching_manifest(
     e2e: Env,
 ) -> None:
-    from pipeline.privacy import ledger
-    from tests.pipeline.privacy.test_erasure import crash_child
+    from eventsync.privacy import request_store
+    from tests.eventsync.privacy.test_erasure import crash_child
 
-    req = ledger.create_request(e2e.engine, e2e.workspace_id, "erasure", [CRASHED_USER], [], "t")
+    req = request_store.create_request(
+        e2e.engine, e2e.workspace_id, "erasure", [CRASHED_USER], [], "t"
+    )
     child = mp.get_context("spawn").Process(target=crash_child, args=(req.id, "before_manifest"))
     child.start()
     child.join(120)
     assert child.exitcode == -signal.SIGKILL
-    time.sleep(float(LEASE) + 0.5)
-    r = e2e.client.post(f"/v1/privacy/erasures/{req.id}/retry", headers=e2e.auth)
-    assert r.status_code == 202, r.text
-    done = _wait(e2e, "erasures", req.id)
-    assert done["status"] == "completed" and done["verified_at"]
+    done = _wait(e2e, "erasures", req.id)  # taken over by the daemon, no retry
+    assert done["status"] == "completed" and done["verified_at"] and done["attempt"] == 2
     dest = done["progress"]["destinations"][e2e.sync_id]
     assert sorted(dest["days_rewritten"]) == list(DAYS)
     assert dest["rows_removed"] == 2 * len(DAYS)  # rows 6 and 19 of each factory day

@@ -36,10 +36,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import select
 
-from assets import layout
-from resources.clock import day_bounds_us
+from eventsync.clock import day_bounds_us
+from eventsync.engine import layout
 
 DAYS = ("2025-05-01", "2025-05-02", "2025-05-03")
 INGESTERS = 3
@@ -56,8 +57,8 @@ SEED_PER_DAY = 60
 
 # --- worker processes (module level: spawned children import this module) ----------
 def _engine():  # type: ignore[no-untyped-def]
-    from resources.settings import database_url
-    from resources.store import engine_for
+    from eventsync.settings import database_url
+    from eventsync.store.connection import engine_for
 
     return engine_for(database_url())
 
@@ -84,7 +85,7 @@ def ingest_worker(
     what was sent, accepted and rejected to `out` as JSON. Accepted events of erased
     users are classed by when their batch ran: `early` (committed before the erasure
     began), `late` (sent after it completed), else `during`."""
-    from pipeline.ingest import ingest_events
+    from eventsync.ingest import ingest_events
 
     engine = _engine()
     rnd = random.Random(worker)
@@ -148,12 +149,12 @@ def export_once(sync_id: str, day: str) -> dict[str, Any]:
     """One partition as `events_daily` then `events_export` do it: stage (holding the
     export lock shared inside `stage_day`), then, unless blocked, load the staged day,
     write it and record it under the shared lock."""
-    from assets.export import export_partition
-    from assets.formats import staging_codec
-    from assets.staging import StageResult, stage_day
-    from pipeline.privacy.opener import default_opener
-    from pipeline.syncs.config import get_sync
-    from resources.settings import database_url
+    from eventsync.engine.day_export import export_partition
+    from eventsync.engine.formats import staging_codec
+    from eventsync.engine.staging import StageResult, stage_day
+    from eventsync.privacy.opener import default_opener
+    from eventsync.settings import database_url
+    from eventsync.syncs.config import get_sync
 
     engine = _engine()
     sync = get_sync(engine, sync_id)
@@ -190,13 +191,13 @@ def exporter_worker(
 
 
 def eraser_worker(ws: str, out: str, go: Any, erasing: Any, erased: Any) -> None:
-    from pipeline.privacy import ledger, runner
+    from eventsync.privacy import request_store, runner
 
     engine = _engine()
     go.wait(30)
     time.sleep(ERASE_AFTER_S)
     erasing.set()
-    req = ledger.create_request(engine, ws, "erasure", ERASED, [], "cli:test")
+    req = request_store.create_request(engine, ws, "erasure", ERASED, [], "cli:test")
     error = None
     try:
         req = runner.run_all(engine, req.id, "cli:test")
@@ -250,14 +251,15 @@ def _seed(engine, ws: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-d
     return rows
 
 
+@pytest.mark.serial
 def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_path: Path):
-    from assets.staging import quarantine_path, staging_dir
-    from pipeline.privacy import ledger
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.pseudonyms import subject_hash
-    from resources.schema import events, suppressions, user_profiles
-    from resources.store import engine_for
+    from eventsync.engine.staging import quarantine_path, staging_dir
+    from eventsync.privacy import request_store
+    from eventsync.pseudonyms import subject_hash
+    from eventsync.store.connection import engine_for
+    from eventsync.store.schema import events, suppressions, user_profiles
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
 
     engine = engine_for(pg_store_url)
     ws = create_workspace(engine, "hammer").workspace_id
@@ -324,7 +326,7 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
 
     # --- the erasure completed, verified ------------------------------------------------
     assert res["eraser"]["error"] is None, res["eraser"]["error"]
-    req = ledger.get_request(engine, res["eraser"]["request_id"])
+    req = request_store.get_request(engine, res["eraser"]["request_id"])
     assert req.status == "completed" and req.verified_at, (req.status, req.error)
     assert req.attempt == 1
     phase: dict[str, str] = {}
@@ -394,10 +396,12 @@ def test_ingest_export_and_erasure_hammered_on_postgres(pg_store_url: str, tmp_p
     # every accepted id (and seed row) of a kept user is stored, nothing else
     assert set(stored) == (set(accepted) | seed_ids) - set(phase) - seed_erased
     # erased users' rows: removed by the erasure == accepted (before the suppression) + seeded
-    steps = req.progress["steps"]
-    removed = steps["store"]["events_removed"] + steps["verify"].get("store_events_purged", 0)
+    steps = req.progress.steps
+    removed = steps["store"].result["events_removed"] + steps["verify"].result.get(
+        "store_events_purged", 0
+    )
     assert removed == len(phase) + len(seed_erased)
-    assert steps["verify"]["store_events_purged"] == 0  # the door closed before the purge
+    assert steps["verify"].result["store_events_purged"] == 0  # the door closed before the purge
     with engine.connect() as conn:
         profiles = set(
             conn.execute(
@@ -433,7 +437,7 @@ def _waiting_for_export_lock(engine) -> int:  # type: ignore[no-untyped-def]
     """Sessions of this database waiting for an eventsync export/erasure lock."""
     from sqlalchemy import text
 
-    from resources.locks import LOCK_CLASS
+    from eventsync.store.locks import LockKind
 
     with engine.connect() as conn:
         return conn.execute(
@@ -442,7 +446,7 @@ def _waiting_for_export_lock(engine) -> int:  # type: ignore[no-untyped-def]
                 " WHERE l.locktype = 'advisory' AND NOT l.granted"
                 " AND l.classid = CAST(:c AS oid) AND d.datname = current_database()"
             ),
-            {"c": LOCK_CLASS},
+            {"c": int(LockKind.EXPORT)},
         ).scalar_one()
 
 
@@ -452,16 +456,16 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     pg_locks), then clean what it wrote. Nothing of the subject remains."""
     import threading
 
-    from assets import ledger as export_ledger
-    from assets.export import export_day
-    from assets.staging import stage_day, staging_dir
-    from pipeline.privacy import ledger, runner
-    from pipeline.privacy.opener import default_opener
-    from pipeline.syncs.config import create_sync
-    from pipeline.workspaces import create_workspace
-    from resources.locks import export_lock
-    from resources.schema import export_subjects
-    from resources.store import engine_for
+    from eventsync.engine import export_records
+    from eventsync.engine.day_export import export_day
+    from eventsync.engine.staging import stage_day, staging_dir
+    from eventsync.privacy import request_store, runner
+    from eventsync.privacy.opener import default_opener
+    from eventsync.store.connection import engine_for
+    from eventsync.store.locks import export_lock
+    from eventsync.store.schema import export_subjects
+    from eventsync.syncs.config import create_sync
+    from eventsync.workspaces import create_workspace
     from tests.factories import insert_day
 
     engine = engine_for(pg_store_url)
@@ -471,7 +475,7 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     root = tmp_path / "exports"
     sync = create_sync(engine, ws, str(root), formats=["parquet", "jsonl"], compression="zstd")
     stage = stage_day(pg_store_url, engine, sync.id, ws, day)
-    req = ledger.create_request(engine, ws, "erasure", [target], [], "cli:test")
+    req = request_store.create_request(engine, ws, "erasure", [target], [], "cli:test")
     outcome: dict[str, Any] = {}
 
     def erase() -> None:
@@ -488,18 +492,17 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
         deadline = time.time() + 30
         while time.time() < deadline and not (
             _waiting_for_export_lock(engine)
-            and ledger.get_request(engine, req.id).progress["steps"].get("store", {}).get("status")
-            == "done"
+            and request_store.get_request(engine, req.id).progress.step_done("store")
         ):
             time.sleep(0.05)
         time.sleep(0.3)
-        steps = ledger.get_request(engine, req.id).progress["steps"]
+        steps = request_store.get_request(engine, req.id).progress.steps
         # suppressed and purged from the store, but no file touched while we export
-        assert steps["suppress"]["status"] == steps["store"]["status"] == "done", steps
+        assert steps["suppress"].done and steps["store"].done, steps
         assert "staging" not in steps and _waiting_for_export_lock(engine) == 1
-        subjects = export_ledger.index_subjects_ahead(engine, stage)
+        subjects = export_records.index_subjects_ahead(engine, stage)
         result = export_day(stage, sync.formats, sync.compression, default_opener(sync))
-        export_ledger.record_export(engine, stage, result, subjects)
+        export_records.record_export(engine, stage, result, subjects)
         written = {
             p.name: {r["user_id"] for r in read_export(p.name, p.read_bytes())}
             for p in root.rglob("part-*")
@@ -509,7 +512,7 @@ def test_erasure_waits_for_the_export_in_flight(pg_store_url: str, tmp_path: Pat
     assert "error" not in outcome, outcome.get("error")
     done = outcome["request"]
     assert done.status == "completed" and done.verified_at
-    assert done.progress["destinations"][sync.id]["days_rewritten"] == [day]
+    assert done.progress.destinations[sync.id].days_rewritten == [day]
     for key, rows in exported_rows(root, sync.id, day).items():
         users = {r["user_id"] for r in rows}
         assert target not in users and "user-4" in users, key
@@ -532,13 +535,13 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
     from fastapi.testclient import TestClient
     from sqlalchemy import func
 
-    from assets.staging import quarantine_path, staging_dir
-    from pipeline.api import create_app
-    from pipeline.ingest import ingest_events
-    from pipeline.privacy import ledger
-    from pipeline.syncs.config import create_sync
-    from resources.schema import events, export_ledger, export_subjects, user_profiles
-    from resources.store import engine_for
+    from eventsync.api import create_app
+    from eventsync.engine.staging import quarantine_path, staging_dir
+    from eventsync.ingest import ingest_events
+    from eventsync.privacy import request_store
+    from eventsync.store.connection import engine_for
+    from eventsync.store.schema import events, export_ledger, export_subjects, user_profiles
+    from eventsync.syncs.config import create_sync
     from tests.e2e.test_erasure_api_sensor import (
         DAYS,
         TARGET,
@@ -560,7 +563,6 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
     sync = create_sync(
         engine, ws, str(root), formats=["parquet", "csv", "jsonl"], compression="zstd"
     )
-    instance.add_dynamic_partitions("sync", [sync.id])
     for day in DAYS:
         export(instance, sync.id, day)
     assert quarantine_path(sync.id, DAYS[0]).exists()
@@ -578,7 +580,8 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
     (run_req,) = result.run_requests
     assert run_requested(instance, run_req, good_resources()).success
     csv_path = root / f"_privacy/access/{acc_id}.csv"
-    frame = pd.read_csv(csv_path, dtype=str)
+    frame = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str)
+    frame = frame[frame["record"] == "event"]
     assert set(frame["user_id"]) == {target} and len(frame) == 3  # valid events only
 
     r = client.post("/v1/privacy/erasures", json={"user_ids": [target]}, headers=auth)
@@ -647,7 +650,7 @@ def test_erasure_end_to_end_on_postgres(pg_store_url: str, instance, tmp_path: P
     for key, (data, _) in local_files(root).items():
         assert target not in user_ids_in(key, data), key
 
-    log = ledger.audit_log(engine, rid)
+    log = request_store.audit_log(engine, rid)
     assert log[0]["action"] == "received" and log[-1]["action"] == "completed"
     assert log[0]["actor"] == f"key:{api_key.split('_')[1]}"
     assert all(api_key not in json.dumps(e, default=str) for e in log)

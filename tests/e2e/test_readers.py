@@ -7,26 +7,23 @@ generated `_schema.duckdb_<format>.sql`). The suite runs with TZ=America/New_Yor
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from assets import layout
-from assets.event_schema import EXPORT_SCHEMA
-from assets.formats import CODECS, codec_for
-from tests.e2e.conftest import Exported
+from eventsync.engine import layout
+from eventsync.engine.event_schema import EXPORT_SCHEMA
+from eventsync.engine.formats import CODECS, codec_for
+from tests.e2e.conftest import DAYS, EMPTY_DAY, Exported
+from tests.readers import docs_recipes
 
 TIMESTAMPS = ("occurred_at", "received_at")
-HIVE = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
 # (compression setting, format) cells: every codec of every format.
 CELLS = [
     (c, f)
@@ -42,84 +39,38 @@ def _folder(exported: Exported, compression: str, fmt: str) -> Path:
     return exported.root / layout.data_folder(exported.sync_ids[compression], fmt)
 
 
-# --- the readers, as docs/destinations.md shows them --------------------------------------
-def read_duckdb(folder: Path, fmt: str) -> pa.Table:
-    sync_root = folder.parent.parent
-    ddl = (sync_root / f"_schema.duckdb_{fmt}.sql").read_text()
-    con = duckdb.connect()
-    con.execute(ddl)
-    return con.sql(f"SELECT * FROM events_{fmt}").arrow().read_all()
+# --- the readers: docs/destinations.md's recipes, run verbatim --------------------------
+RECIPES = docs_recipes()
+READERS = ("pandas", "polars", "pyarrow", "duckdb", "chdb", "spark")
+FORMATS = ("parquet", "csv", "jsonl")
 
 
-def read_polars(folder: Path, fmt: str) -> pa.Table:
-    ts = {c: pl.Datetime("us", "UTC") for c in TIMESTAMPS}
-    if fmt == "parquet":
-        frame = pl.scan_parquet(folder).collect()
-    else:
-        scan = pl.scan_csv if fmt == "csv" else pl.scan_ndjson
-        frame = (
-            scan(f"{folder}/*/*", schema_overrides=ts, include_file_paths="file")
-            .with_columns(date=pl.col("file").str.extract(r"date=([0-9-]+)").str.to_date())
-            .drop("file")
-            .collect()
-        )
-    return frame.to_arrow()
+def run_recipe(reader: str, fmt: str, sync_root: Path, cwd: Path) -> object:
+    """The documented recipe, in a folder where `exports/sync_ab12` is `sync_root`."""
+    (cwd / "exports").mkdir(exist_ok=True)
+    link = cwd / "exports" / "sync_ab12"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(sync_root)
+    namespace: dict = {}
+    exec(compile(RECIPES[(reader, fmt)], f"docs/destinations.md ({reader} {fmt})", "exec"),
+         namespace)  # fmt: skip
+    return namespace["events"]
 
 
-def read_pandas(folder: Path, fmt: str) -> pd.DataFrame:
-    if fmt == "parquet":
-        return pd.read_parquet(folder, dtype_backend="pyarrow")
-    frames = []
-    for path in sorted(folder.glob("date=*/part-*")):
-        if fmt == "csv":
-            # pandas' own CSV parsers read `""` as NULL; pyarrow's keeps them apart.
-            table = pcsv.read_csv(
-                path,
-                parse_options=pcsv.ParseOptions(newlines_in_values=True),
-                convert_options=pcsv.ConvertOptions(
-                    column_types=EXPORT_SCHEMA,
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            frame = table.to_pandas(types_mapper=pd.ArrowDtype)
-        else:
-            frame = pd.read_json(
-                path, lines=True, dtype_backend="pyarrow", convert_dates=TIMESTAMPS
-            )
-        frames.append(frame.assign(date=path.parent.name.removeprefix("date=")))
-    return pd.concat(frames, ignore_index=True)
-
-
-def read_pyarrow(folder: Path, fmt: str) -> pa.Table:
-    schema = pa.schema([*EXPORT_SCHEMA, pa.field("date", pa.date32())])
-    if fmt == "parquet":
-        return ds.dataset(folder, format="parquet", partitioning="hive").to_table()
-    file_format = {
-        "csv": ds.CsvFileFormat(
-            parse_options=pcsv.ParseOptions(newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(
-                strings_can_be_null=True, quoted_strings_can_be_null=False
-            ),
-        ),
-        "jsonl": ds.JsonFileFormat(),
-    }[fmt]
-    return ds.dataset(folder, format=file_format, partitioning=HIVE, schema=schema).to_table()
-
-
-READERS: dict[str, Callable[[Path, str], object]] = {
-    "duckdb": read_duckdb,
-    "polars": read_polars,
-    "pandas": read_pandas,
-    "pyarrow": read_pyarrow,
-}
+def test_the_docs_have_a_recipe_for_every_reader_and_format():
+    assert set(RECIPES) == {(r, f) for r in READERS for f in FORMATS}
 
 
 # --- conformance ----------------------------------------------------------------------------
 def _as_table(result: object) -> pa.Table:
     if isinstance(result, pd.DataFrame):
         return pa.Table.from_pandas(result, preserve_index=False)
-    assert isinstance(result, pa.Table)
+    if isinstance(result, pl.DataFrame):
+        return result.to_arrow()
+    if hasattr(result, "toArrow"):  # a Spark DataFrame
+        return result.toArrow()
+    assert isinstance(result, pa.Table), type(result)
     return result
 
 
@@ -167,17 +118,36 @@ def _rows(table: pa.Table) -> list[dict]:
     return sorted(rows, key=lambda r: r["event_id"])
 
 
-@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize(("compression", "fmt"), CELLS)
-def test_reader_gets_the_stores_valid_rows_with_their_types(exported, reader, compression, fmt):
+def test_reader_gets_the_stores_valid_rows_with_their_types(
+    exported, tmp_path, monkeypatch, reader, compression, fmt
+):
+    if reader == "spark":
+        pytest.importorskip("pyspark", reason="Spark's recipes run in `make interop`")
+    monkeypatch.chdir(tmp_path)
+    sync_root = exported.root / exported.sync_ids[compression]
+    if fmt not in {p.name for p in sync_root.iterdir()}:
+        pytest.skip(f"{compression} is not a {fmt} compression")
     codec = codec_for(fmt, compression)
     if (reader, fmt, codec) in UNSUPPORTED:
         with pytest.raises(Exception):  # noqa: B017 -- the documented limitation still holds
-            READERS[reader](_folder(exported, compression, fmt), fmt)
+            run_recipe(reader, fmt, sync_root, tmp_path)
         return
-    table = _as_table(READERS[reader](_folder(exported, compression, fmt), fmt))
+    table = _as_table(run_recipe(reader, fmt, sync_root, tmp_path))
     _check_types(table)
     assert _rows(table) == exported.expected
+
+
+def test_an_empty_day_has_no_data_file_and_a_manifest_of_0_rows(exported):
+    import json
+
+    for sync_id in exported.sync_ids.values():
+        sync = exported.root / sync_id
+        manifest = json.loads((exported.root / layout.manifest_key(sync_id, EMPTY_DAY)).read_text())
+        assert (manifest["rows"], manifest["files"]) == (0, [])
+        assert not list(sync.glob(f"*/events/date={EMPTY_DAY}/*"))
+        assert all(list(sync.glob(f"*/events/date={day}/*")) for day in DAYS)
 
 
 def test_a_format_folder_holds_only_that_formats_files(exported):
@@ -206,8 +176,6 @@ def test_three_format_sync_parquet_folder_reads_with_pandas_pyarrow_and_polars(e
 def test_every_format_writes_the_stores_utc_instant_at_the_day_edges(exported):
     """Under TZ=America/New_York: the first and the last microsecond of the UTC day,
     as the store holds them, in the text of CSV and JSON lines and in Parquet."""
-    from tests.e2e.conftest import DAYS
-
     day = DAYS[0]
     sync_root = exported.root / exported.sync_ids["none"]
     csv_text = (sync_root / f"csv/events/date={day}/part-00000.csv").read_bytes().decode()

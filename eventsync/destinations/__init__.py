@@ -1,0 +1,284 @@
+"""Opening a sync's destination: the Dagster resource and a plain factory.
+
+``DestinationsResource.open(sync)`` (Dagster) and ``open_destination(uri,
+options, sync_id=...)`` (CLI, API) return a :class:`Destination`:
+LocalDestination, S3Destination or GCSDestination.
+
+Credentials never pass through run config, the event store, logs or
+metadata: S3 uses the ambient AWS chain (env, profile, instance role) or,
+per sync, an IAM role assumed through STS with the sync's external id; GCS
+uses Application Default Credentials. Only non-secret settings (endpoint,
+region, project, sizes) are configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsync.destinations.interface import (
+    REASONS,
+    Destination,
+    DestinationError,
+    DestinationExistsError,
+    DestinationNotFoundError,
+    DestinationPermissionError,
+    DestinationURI,
+    ObjectWritten,
+    StaleUploads,
+    parse_destination,
+)
+from eventsync.destinations.local import LocalDestination
+from eventsync.destinations.retry import RetryPolicy, call_with_retry
+from eventsync.settings import MiB, Settings, defaults, load
+
+__all__ = [
+    "REASONS",
+    "Destination",
+    "DestinationError",
+    "DestinationExistsError",
+    "DestinationNotFoundError",
+    "DestinationPermissionError",
+    "DestinationSettings",
+    "DestinationURI",
+    "LocalDestination",
+    "ObjectWritten",
+    "StaleUploads",
+    "open_destination",
+    "parse_destination",
+]
+
+_DEFAULTS = defaults()
+
+
+def mib(value: float) -> int:
+    return int(value * MiB)
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    """Non-secret connection settings shared by every sync (plus optional explicit
+    credentials, which only ever come from the environment and are never printed).
+    The defaults are eventsync/settings.py's."""
+
+    s3_endpoint_url: str | None = None
+    sts_endpoint_url: str | None = None
+    region: str | None = None
+    aws_profile: str | None = None
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    gcs_project: str | None = None
+    retry_seconds: float = _DEFAULTS.dest_retry_seconds
+    max_attempts: int | None = _DEFAULTS.dest_max_attempts
+    backoff_base_seconds: float = _DEFAULTS.dest_backoff_base_seconds
+    backoff_max_seconds: float = _DEFAULTS.dest_backoff_max_seconds
+    multipart_threshold: int = mib(_DEFAULTS.multipart_threshold_mb)
+    part_size: int = mib(_DEFAULTS.multipart_part_mb)
+    gcs_resumable_threshold: int = mib(_DEFAULTS.gcs_resumable_threshold_mb)
+    gcs_chunk_size: int = mib(_DEFAULTS.gcs_chunk_mb)
+    connect_timeout: float = _DEFAULTS.dest_connect_timeout_seconds
+    read_timeout: float = _DEFAULTS.dest_read_timeout_seconds
+    # Injection points (tests, custom stores): build the storage client yourself.
+    gcs_client_factory: Callable[[str | None], Any] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DestinationSettings:
+        """Endpoint, region, project, retries, timeouts and upload sizes of the model.
+        AWS keys stay in boto's own env chain; STORAGE_EMULATOR_HOST is read by the
+        google client itself."""
+        return cls(
+            s3_endpoint_url=settings.s3_endpoint_url,
+            sts_endpoint_url=settings.sts_endpoint,
+            region=settings.aws_region,
+            gcs_project=settings.gcs_project,
+            retry_seconds=settings.dest_retry_seconds,
+            max_attempts=settings.dest_max_attempts,
+            backoff_base_seconds=settings.dest_backoff_base_seconds,
+            backoff_max_seconds=settings.dest_backoff_max_seconds,
+            multipart_threshold=mib(settings.multipart_threshold_mb),
+            part_size=mib(settings.multipart_part_mb),
+            gcs_resumable_threshold=mib(settings.gcs_resumable_threshold_mb),
+            gcs_chunk_size=mib(settings.gcs_chunk_mb),
+            connect_timeout=settings.dest_connect_timeout_seconds,
+            read_timeout=settings.dest_read_timeout_seconds,
+        )
+
+    @classmethod
+    def from_env(cls) -> DestinationSettings:
+        """The settings of the environment (and .env) now."""
+        return cls.from_settings(load())
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_seconds=self.retry_seconds,
+            max_attempts=self.max_attempts,
+            base_delay=self.backoff_base_seconds,
+            max_delay=self.backoff_max_seconds,
+        )
+
+
+def _boto_session(settings: DestinationSettings) -> Any:
+    import boto3
+
+    return boto3.session.Session(
+        profile_name=settings.aws_profile,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        aws_session_token=settings.aws_session_token,
+        region_name=settings.region,
+    )
+
+
+def assumed_role_session(
+    settings: DestinationSettings, role_arn: str, external_id: str | None, sync_id: str
+) -> Any:
+    """A boto3 session whose credentials come from STS AssumeRole (with the sync's
+    external id) and refresh themselves before they expire."""
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+    from botocore.credentials import RefreshableCredentials
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from eventsync.destinations.s3.s3_errors import is_transient
+
+    sts = _boto_session(settings).client(
+        "sts",
+        endpoint_url=settings.sts_endpoint_url or settings.s3_endpoint_url,
+        region_name=settings.region,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+    def fetch() -> dict[str, str]:
+        args: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": f"eventsync-{sync_id}"[:64],
+            "DurationSeconds": 3600,
+        }
+        if external_id:
+            args["ExternalId"] = external_id
+        try:
+            creds = call_with_retry(
+                lambda attempt: sts.assume_role(**args), settings.retry, is_transient
+            )["Credentials"]
+        except (ClientError, BotoCoreError, KeyError, TypeError) as exc:
+            raise DestinationError(
+                f"sync {sync_id}: cannot assume role {role_arn} (bad_credentials): {exc!r} "
+                "(check the role's trust policy and its sts:ExternalId condition)",
+                reason="bad_credentials",
+                sync_id=sync_id,
+            ) from exc
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
+    )
+    core = botocore.session.get_session()
+    core._credentials = credentials  # the documented way boto3 has no public setter for
+    return boto3.session.Session(botocore_session=core, region_name=settings.region)
+
+
+def s3_client(settings: DestinationSettings, options: dict[str, Any], sync_id: str) -> Any:
+    """A botocore S3 client with retries off (S3Destination retries), path-style
+    addressing for custom endpoints, and the sync's role when it names one."""
+    from botocore.config import Config
+
+    role_arn = options.get("role_arn")
+    session = (
+        assumed_role_session(settings, role_arn, options.get("external_id"), sync_id)
+        if role_arn
+        else _boto_session(settings)
+    )
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        s3={"addressing_style": "path"} if settings.s3_endpoint_url else None,
+    )
+    return session.client(
+        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.region, config=config
+    )
+
+
+def gcs_client(settings: DestinationSettings) -> Any:
+    if settings.gcs_client_factory is not None:
+        return settings.gcs_client_factory(settings.gcs_project)
+    from google.cloud import storage  # what dagster_gcp.GCSResource.get_client() builds
+
+    return storage.Client(project=settings.gcs_project)
+
+
+def _client_error(uri: DestinationURI, sync_id: str, exc: Exception) -> DestinationError:
+    """Building the storage client failed (no credentials, unknown profile, bad
+    endpoint): one classified line instead of the SDK's traceback."""
+    if uri.kind == "gcs":
+        what = (
+            "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service "
+            "account key file, or run with an attached service account (Application Default "
+            "Credentials); STORAGE_EMULATOR_HOST for an emulator"
+        )
+    else:
+        what = "the AWS client could not be built (check the profile, region and endpoint)"
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return DestinationError(
+        f"sync {sync_id}: cannot open {uri} (bad_credentials): {what}: "
+        f"{type(exc).__name__}: {first}",
+        reason="bad_credentials",
+        sync_id=sync_id,
+        bucket=uri.bucket,
+    )
+
+
+def open_destination(
+    uri: str,
+    options: dict[str, Any] | None = None,
+    *,
+    sync_id: str = "-",
+    settings: DestinationSettings | None = None,
+) -> Destination:
+    """The destination for a sync's URI and options (see eventsync.syncs.config.OPTION_KEYS)."""
+    from eventsync.destinations.gcs import GCSDestination
+    from eventsync.destinations.s3.bucket import S3Destination
+
+    options = options or {}
+    settings = settings or DestinationSettings.from_env()
+    parsed = parse_destination(uri)
+    if parsed.kind == "local":
+        return LocalDestination(parsed)
+    from botocore.exceptions import BotoCoreError
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        client = (
+            s3_client(settings, options, sync_id) if parsed.kind == "s3" else gcs_client(settings)
+        )
+    except (BotoCoreError, GoogleAuthError, ValueError, OSError) as exc:
+        raise _client_error(parsed, sync_id, exc) from exc
+    if parsed.kind == "s3":
+        return S3Destination(
+            parsed,
+            client,
+            sync_id=sync_id,
+            sse=options.get("sse") or "AES256",
+            kms_key_id=options.get("kms_key_id"),
+            retry=settings.retry,
+            multipart_threshold=settings.multipart_threshold,
+            part_size=settings.part_size,
+        )
+    return GCSDestination(
+        parsed,
+        client,
+        sync_id=sync_id,
+        kms_key_name=options.get("gcs_kms_key_name"),
+        retry=settings.retry,
+        resumable_threshold=settings.gcs_resumable_threshold,
+        chunk_size=settings.gcs_chunk_size,
+    )

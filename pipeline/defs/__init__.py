@@ -1,1 +1,0 @@
-"""Dagster wiring, one module per domain; `pipeline.definitions` merges them."""

@@ -1,0 +1,160 @@
+"""Alerts: a stale sync, a failed day and an overdue privacy request each reach a real
+local webhook receiver and a real SMTP server (aiosmtpd) once per incident; a resolved
+incident that comes back is notified again; an undelivered one is retried."""
+
+from __future__ import annotations
+
+import email
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, insert, update
+
+from eventsync.clock import now_iso, utcnow
+from eventsync.ops import alerts
+from eventsync.privacy import request_store
+from eventsync.store.schema import export_ledger
+from tests.eventsync.privacy.scenario import TARGET, seed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server keeping the JSON bodies POSTed to it; `status` is its answer."""
+
+    posts: list[dict] = field(default_factory=list)
+    status: int = 200
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    box = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if box.status < 300:
+                box.posts.append(json.loads(body))
+            self.send_response(box.status)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    box.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield box
+    finally:
+        server.shutdown()
+
+
+@dataclass
+class Mailbox:
+    port: int
+    messages: list[Message] = field(default_factory=list)
+
+    async def handle_DATA(self, _server, _session, envelope) -> str:  # aiosmtpd handler
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+    box = Mailbox(_free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    monkeypatch.setenv("EVENTSYNC_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("EVENTSYNC_SMTP_PORT", str(box.port))
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+def _fail_day(engine: Engine, sync_id: str, workspace_id: str, day: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(export_ledger).values(
+                sync_id=sync_id, day=day, workspace_id=workspace_id, export_id="x",
+                status="failed", files="[]", error="access_denied: DestinationError: denied",
+                exported_at=now_iso(),
+            )
+        )  # fmt: skip
+
+
+def test_each_incident_is_notified_once_by_webhook_and_e_mail(
+    engine: Engine,
+    tmp_path: Path,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVENTSYNC_ALERT_WEBHOOK_URL", receiver.url)
+    monkeypatch.setenv("EVENTSYNC_ALERT_EMAIL_TO", "ops@example.com, oncall@example.com")
+    monkeypatch.setenv("EVENTSYNC_ALERT_PRIVACY_MINUTES", "30")
+    sync = seed(engine, tmp_path / "dest")  # exported 2025-03-01..02: stale today
+    _fail_day(engine, sync.id, sync.workspace_id, "2025-03-03")
+    req = request_store.create_request(engine, sync.workspace_id, "erasure", [TARGET], [], "t")
+    later = utcnow() + timedelta(minutes=31)
+
+    first = alerts.check(engine, now=later)
+    keys = {f"stale:{sync.id}", f"failed_day:{sync.id}:2025-03-03", f"privacy_overdue:{req.id}"}
+    assert set(first.notified) == keys == set(first.open)
+    assert {p["key"] for p in receiver.posts} == keys and len(receiver.posts) == 3
+    assert len(mailbox.messages) == 6  # two addresses
+    subjects = sorted(m["Subject"] for m in mailbox.messages)
+    assert f"[eventsync] failed_day: failed_day:{sync.id}:2025-03-03" in subjects
+    for text in [json.dumps(receiver.posts), *[m.get_payload() for m in mailbox.messages]]:
+        assert TARGET not in text  # ids of subjects never leave in an alert
+
+    # Still wrong, checked again (another evaluator too): nothing sent twice.
+    assert alerts.check(engine, now=later).notified == []
+    assert len(receiver.posts) == 3 and len(mailbox.messages) == 6
+
+    # The failed day is exported: resolved. It fails again: a new incident, notified.
+    with engine.begin() as conn:
+        conn.execute(
+            update(export_ledger)
+            .where(export_ledger.c.sync_id == sync.id, export_ledger.c.day == "2025-03-03")
+            .values(status="exported")
+        )
+    assert alerts.check(engine, now=later).resolved == [f"failed_day:{sync.id}:2025-03-03"]
+    with engine.begin() as conn:
+        conn.execute(
+            update(export_ledger)
+            .where(export_ledger.c.sync_id == sync.id, export_ledger.c.day == "2025-03-03")
+            .values(status="failed")
+        )
+    assert alerts.check(engine, now=later).notified == [f"failed_day:{sync.id}:2025-03-03"]
+    assert len(receiver.posts) == 4
+
+
+def test_an_undelivered_alert_is_retried_then_sent_once(
+    engine: Engine, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENTSYNC_ALERT_WEBHOOK_URL", receiver.url)
+    sync = seed(engine, tmp_path / "dest")
+    receiver.status = 500
+    result = alerts.check(engine)
+    assert result.failed == [f"stale:{sync.id}"] and result.notified == []
+    receiver.status = 200
+    assert alerts.check(engine).notified == [f"stale:{sync.id}"]
+    assert alerts.check(engine).notified == []
+    assert [p["kind"] for p in receiver.posts] == ["stale"]

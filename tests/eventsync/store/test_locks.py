@@ -1,0 +1,70 @@
+"""Every kind of advisory lock has its own namespace: holding one never blocks another,
+even when the second keys (crc32 of a workspace id, of a sync's day) are equal."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+
+from sqlalchemy import create_engine
+
+from eventsync.store.locks import LockKind, partition_lock, subject_gate
+
+SYNC, DAY = "sync_locks", "2026-11-20"
+ALPHABET = (ord("a"), ord("b"))  # two choices per position: differ in bits 0 and 1
+
+
+def same_crc32(target: bytes, length: int = 48) -> str:
+    """A lowercase ASCII string of `length` letters whose crc32 equals target's.
+
+    crc32 of strings of one length is affine over GF(2): flipping a position from 'a'
+    to 'b' XORs a fixed 32-bit vector into it. Gaussian elimination picks positions."""
+    base = bytes([ALPHABET[0]] * length)
+    want = zlib.crc32(target) ^ zlib.crc32(base)
+    rows = []  # (vector, set of positions giving it)
+    for i in range(length):
+        flipped = bytearray(base)
+        flipped[i] = ALPHABET[1]
+        vec = zlib.crc32(bytes(flipped)) ^ zlib.crc32(base)
+        picks = {i}
+        for pivot_vec, pivot_picks in rows:
+            if vec ^ pivot_vec < vec:
+                vec ^= pivot_vec
+                picks ^= pivot_picks
+        if vec:
+            rows.append((vec, picks))
+            rows.sort(reverse=True)
+    chosen: set[int] = set()
+    for vec, picks in rows:
+        if want ^ vec < want:
+            want ^= vec
+            chosen ^= picks
+    assert want == 0, "no solution: make the string longer"
+    out = bytes(ALPHABET[1] if i in chosen else ALPHABET[0] for i in range(length)).decode()
+    assert zlib.crc32(out.encode()) == zlib.crc32(target)
+    return out
+
+
+def test_lock_kinds_are_distinct_and_named():
+    assert len({k.value for k in LockKind}) == len(LockKind) == 3
+    assert [k.name for k in LockKind] == ["EXPORT", "GATE", "PARTITION"]
+
+
+def test_a_partition_lock_does_not_block_the_workspace_ingestion_gate(pg_store_url):
+    engine = create_engine(pg_store_url)
+    # A workspace whose gate has the same second key as the partition's lock.
+    workspace = same_crc32(f"{SYNC}|{DAY}".encode())
+    got_gate = threading.Event()
+
+    def ingest() -> None:
+        with subject_gate(engine, workspace, exclusive=True):
+            got_gate.set()
+
+    try:
+        with partition_lock(engine, SYNC, DAY, "test holder"):
+            worker = threading.Thread(target=ingest, daemon=True)
+            worker.start()
+            assert got_gate.wait(10), "the ingestion gate waited for a partition lock"
+            worker.join(10)
+    finally:
+        engine.dispose()
