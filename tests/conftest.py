@@ -9,9 +9,10 @@ It also ignores the project's .env (a `make demo` pins its partitions start ther
 and fixes the partitions start, for itself and every process it starts.
 
 Two lanes (README.md): `make test` runs everything; `make test-fast` leaves out the
-tests marked `slow` (marked here: every test under tests/e2e and every test that uses a
-fixture starting Ceph radosgw, `dagster dev` or a Celery broker; others by hand) and
-runs hypothesis with the small `fast` profile (HYPOTHESIS_PROFILE=fast)."""
+tests marked `slow` (marked here: every test under tests/e2e, every test that uses a
+fixture starting Ceph radosgw, `dagster dev` or a Celery broker, and the PostgreSQL half
+of each test that runs on both store backends; others by hand) and runs hypothesis with
+the small `fast` profile (HYPOTHESIS_PROFILE=fast)."""
 
 import os
 import time
@@ -50,8 +51,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "full"))
 def _is_slow(item: pytest.Item) -> bool:
     if str(item.path).startswith(E2E) or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
         return True
-    callspec = getattr(item, "callspec", None)  # the Ceph half of the S3 contract
-    return callspec is not None and callspec.params.get("s3_server") == "ceph"
+    # The Ceph half of the S3 contract, and the PostgreSQL half of a test that runs on
+    # both store backends (its SQLite half stays in the fast lane; PostgreSQL-only tests
+    # too).
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return False
+    params = callspec.params
+    return params.get("s3_server") == "ceph" or "postgresql" in params.values()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from eventsync.api import create_app
+from eventsync.api import create_app, guard
 from eventsync.api.ratelimit import TokenBucket
 from eventsync.keys import SCOPES
 from eventsync.store.schema import api_keys
@@ -141,17 +141,20 @@ def test_failed_authentications_per_address_get_429_and_good_keys_still_pass(
     bad = "esk_0000000000000000_" + "x" * 43
     statuses = [client.get("/v1/syncs", headers=auth(bad)).status_code for _ in range(5)]
     assert statuses == [401, 401, 401, 429, 429]
+    started = time.monotonic()
     r = client.get("/v1/syncs", headers=auth(bad))
+    assert time.monotonic() - started >= guard.BLOCKED_DELAY_SECONDS  # answered slowly
     assert 1 <= int(r.headers["Retry-After"]) <= 60
     assert "failed authentications" in r.json()["detail"]
     assert client.get("/v1/syncs", headers=auth(key)).status_code == 200
 
 
 def test_failures_with_other_key_ids_do_not_lock_out_a_valid_key(
-    client: TestClient, engine: Engine
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Behind a proxy that hides clients (one address for all), wrong keys from others
     do not make the API refuse a valid, not yet verified key with 429."""
+    monkeypatch.setattr(guard, "BLOCKED_DELAY_SECONDS", 0.0)  # the delay is the test above's
     key = create_workspace(engine, "acme").api_key
     client.app.state.auth_failure_limiter = TokenBucket(rate_per_minute=1, burst=3)
     other = create_key(engine, create_workspace(engine, "other").workspace_id)
