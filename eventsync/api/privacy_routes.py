@@ -211,6 +211,11 @@ READ = responses(401, 403, 404, 413, 422, 429)
 RETRY = responses(401, 403, 404, 409, 413, 422, 429)
 
 
+def _list(engine: Any, caller: Caller, kind: RequestKind, limit: int) -> PrivacyRequestList:
+    reqs = request_store.list_requests(engine, caller.workspace_id, kind=kind, limit=limit)
+    return PrivacyRequestList(requests=[_out(r) for r in reqs])
+
+
 @router.post(
     "/erasures",
     status_code=202,
@@ -230,10 +235,7 @@ def post_erasure(body: ErasureBody, caller: PrivacyWriter, engine: EngineDep) ->
     responses=responses(401, 403, 413, 422, 429),
 )
 def list_erasures(caller: PrivacyReader, engine: EngineDep, limit: Limit = 100) -> Any:
-    reqs = request_store.list_requests(
-        engine, caller.workspace_id, kind=RequestKind.ERASURE, limit=limit
-    )
-    return PrivacyRequestList(requests=[_out(r) for r in reqs])
+    return _list(engine, caller, RequestKind.ERASURE, limit)
 
 
 @router.get(
@@ -278,10 +280,7 @@ def post_access_export(body: AccessExportBody, caller: PrivacyWriter, engine: En
     responses=responses(401, 403, 413, 422, 429),
 )
 def list_access_exports(caller: PrivacyReader, engine: EngineDep, limit: Limit = 100) -> Any:
-    reqs = request_store.list_requests(
-        engine, caller.workspace_id, kind=RequestKind.ACCESS_EXPORT, limit=limit
-    )
-    return PrivacyRequestList(requests=[_out(r) for r in reqs])
+    return _list(engine, caller, RequestKind.ACCESS_EXPORT, limit)
 
 
 @router.get(
