@@ -25,10 +25,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Rewritten on every install (the checkout may have moved); other lines are kept.
+# DAGSTER_BACKFILL_RETRY_DEFINITION_CHANGED_ERROR: a backfill waits for a code server
+# that is restarting instead of failing (docs/deploy.md, "Environment").
 .env: FORCE
 	@touch $@
-	@grep -v '^DAGSTER_HOME=' $@ > $@.tmp || true
+	@grep -v -e '^DAGSTER_HOME=' -e '^DAGSTER_BACKFILL_RETRY_DEFINITION_CHANGED_ERROR=' $@ > $@.tmp || true
 	@printf 'DAGSTER_HOME=$${DAGSTER_HOME:-%s}\n' "$(CURDIR)/dagster_home" >> $@.tmp
+	@printf 'DAGSTER_BACKFILL_RETRY_DEFINITION_CHANGED_ERROR=1\n' >> $@.tmp
 	@mv $@.tmp $@
 
 # Ceph radosgw, the second real S3 server of the tests (tests/fixtures/ceph.py starts it):

@@ -619,6 +619,16 @@ class Settings(BaseSettings):
             "How often `eventsync metrics serve` evaluates the alerts.",
         ),
     )
+    replaced_code_server_silence_seconds: float = Field(
+        180.0,
+        ge=10,
+        **_var(
+            "EVENTSYNC_REPLACED_CODE_SERVER_SILENCE_SECONDS",
+            "Run monitoring (in the Dagster daemon) fails a started run whose code server "
+            "was replaced (restarted, or its code reloaded) once the run has logged nothing "
+            "for this long: its process died with the old server (pipeline/launcher.py).",
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

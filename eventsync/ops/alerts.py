@@ -8,7 +8,9 @@ check` from cron):
   due by its deadline (yesterday by 06:00 UTC; eventsync/syncs/health.py);
 - `failed_day`: a day whose last export attempt failed or was blocked;
 - `privacy_overdue`: a privacy request not completed EVENTSYNC_ALERT_PRIVACY_MINUTES
-  after it was received (a failed one included).
+  after it was received (a failed one included);
+- and the Dagster side's, evaluated by pipeline/health.py and passed in: `daemon_down`,
+  `code_server_down` (notified once down 30 s), `run_lost`, `run_stuck`.
 
 Each incident has a key (`failed_day:<sync>:<day>`...) and a row in `alert_incidents`.
 A notification is sent by whoever claims the row (`notified_at` set where it was
@@ -22,8 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
@@ -37,13 +39,20 @@ from eventsync.syncs.health import sync_status
 
 log = logging.getLogger(__name__)
 TIMEOUT = 10.0
+STORE_KINDS = ("stale", "failed_day", "privacy_overdue")
+DAGSTER_KINDS = ("daemon_down", "code_server_down", "run_lost", "run_stuck")
 
 
 @dataclass(frozen=True)
 class Incident:
     key: str
-    kind: str  # stale | failed_day | privacy_overdue
+    kind: str  # one of STORE_KINDS or DAGSTER_KINDS
     summary: str
+    # Notified only once open this long (a code server restarted by a deploy is down for
+    # seconds: not an incident worth a page).
+    notify_after_seconds: float = 0.0
+    # When it opened (set when it is notified): with the key, what names one incident.
+    opened_at: str | None = None
 
 
 def current_incidents(engine: Engine, now: datetime | None = None) -> list[Incident]:
@@ -109,7 +118,13 @@ Notifier = Callable[[Incident], None]
 
 def webhook(url: str) -> Notifier:
     def send(incident: Incident) -> None:
-        body = json.dumps({"source": "eventsync", **asdict(incident)}).encode()
+        fields = {
+            "key": incident.key,
+            "kind": incident.kind,
+            "summary": incident.summary,
+            "opened_at": incident.opened_at,
+        }
+        body = json.dumps({"source": "eventsync", **fields}).encode()
         req = urllib.request.Request(  # noqa: S310 (the operator's configured URL)
             url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
@@ -148,18 +163,25 @@ class CheckResult:
 
 
 def check(
-    engine: Engine, notifiers: list[Notifier] | None = None, now: datetime | None = None
+    engine: Engine,
+    notifiers: list[Notifier] | None = None,
+    now: datetime | None = None,
+    dagster: Iterable[Incident] | None = None,
 ) -> CheckResult:
-    """Evaluate the incidents, notify the new ones once, resolve the gone ones."""
+    """Evaluate the incidents (the store's, and the Dagster side's from
+    pipeline/health.py when given), notify the new ones once, resolve the gone ones.
+    Without `dagster` (not evaluated, or its evaluation failed) the open incidents of
+    those kinds stay as they are: only what was evaluated can be resolved."""
     notifiers = configured_notifiers() if notifiers is None else notifiers
-    incidents = {i.key: i for i in current_incidents(engine, now)}
+    evaluated = STORE_KINDS + (DAGSTER_KINDS if dagster is not None else ())
+    incidents = {i.key: i for i in [*current_incidents(engine, now), *(dagster or ())]}
     stamp = now_iso()
     t = alert_incidents.c
     resolved: list[str] = []
     with engine.begin() as conn:
         rows = {r.key: r for r in conn.execute(select(alert_incidents)).all()}
         for key, row in rows.items():
-            if row.resolved_at is None and key not in incidents:
+            if row.resolved_at is None and key not in incidents and row.kind in evaluated:
                 conn.execute(update(alert_incidents).where(t.key == key).values(resolved_at=stamp))
                 resolved.append(key)
         for key, incident in incidents.items():
@@ -185,8 +207,11 @@ def check(
     failed: list[str] = []
     if notifiers:
         for key, incident in sorted(incidents.items()):
-            if not _claim(engine, key):
+            opened_by = utcnow() - timedelta(seconds=incident.notify_after_seconds)
+            opened_at = _claim(engine, key, opened_by.isoformat(timespec="microseconds"))
+            if opened_at is None:
                 continue
+            incident = replace(incident, opened_at=opened_at)
             try:
                 for notify in notifiers:
                     notify(incident)
@@ -199,17 +224,24 @@ def check(
     return CheckResult(sorted(incidents), notified, resolved, failed)
 
 
-def _claim(engine: Engine, key: str) -> bool:
+def _claim(engine: Engine, key: str, opened_by: str) -> str | None:
+    """When the incident opened, if this evaluator sends it: it is open since `opened_by`
+    at least, and nobody has sent it; else None."""
     t = alert_incidents.c
     with engine.begin() as conn:
-        return (
-            conn.execute(
-                update(alert_incidents)
-                .where(t.key == key, t.notified_at.is_(None), t.resolved_at.is_(None))
-                .values(notified_at=now_iso())
-            ).rowcount
-            == 1
-        )
+        claimed = conn.execute(
+            update(alert_incidents)
+            .where(
+                t.key == key,
+                t.notified_at.is_(None),
+                t.resolved_at.is_(None),
+                t.opened_at <= opened_by,
+            )
+            .values(notified_at=now_iso())
+        ).rowcount
+        if claimed != 1:
+            return None
+        return conn.execute(select(t.opened_at).where(t.key == key)).scalar_one()
 
 
 def _release(engine: Engine, key: str) -> None:

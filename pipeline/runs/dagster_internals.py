@@ -16,6 +16,10 @@ Why each is needed (Dagster 1.13.27 has no public equivalent):
 - ``DagsterLaunchFailedError``, ``DagsterUserCodeUnreachableError``,
   ``LaunchRunContext``: the run launcher that re-queues runs a stopping code server
   refuses (pipeline/launcher.py);
+- ``CheckRunHealthResult``, ``WorkerStatus``, ``GRPC_INFO_TAG``, ``DagsterGrpcClient``,
+  ``CanCancelExecutionRequest``, ``CanCancelExecutionResult``: run monitoring's health
+  check of a run whose process lives in a code server (pipeline/launcher.py): the run's
+  tag names that server, which says whether it still executes the run;
 - ``RUN_FAILURE_REASON_TAG``: why a run failed (a step's failure, or the system's), read
   by `sync status` (pipeline/runs/run_health.py);
 - ``AssetCheckEvaluationTargetMaterializationData``: the materialization a day's check
@@ -31,29 +35,38 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.errors import DagsterLaunchFailedError, DagsterUserCodeUnreachableError
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus, PartitionBackfill
-from dagster._core.launcher import LaunchRunContext
+from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    GRPC_INFO_TAG,
     PARTITION_NAME_TAG,
     RUN_FAILURE_REASON_TAG,
 )
 from dagster._core.utils import make_new_backfill_id
+from dagster._grpc.client import DagsterGrpcClient
+from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
 from dagster._utils.error import SerializableErrorInfo
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "GRPC_INFO_TAG",
     "PARTITION_NAME_TAG",
     "RUN_FAILURE_REASON_TAG",
     "AssetCheckEvaluationTargetMaterializationData",
     "AssetGraphSubset",
     "BulkActionStatus",
     "BulkActionsFilter",
+    "CanCancelExecutionRequest",
+    "CanCancelExecutionResult",
+    "CheckRunHealthResult",
+    "DagsterGrpcClient",
     "DagsterLaunchFailedError",
     "DagsterUserCodeUnreachableError",
     "LaunchRunContext",
     "PartitionBackfill",
     "SerializableErrorInfo",
+    "WorkerStatus",
     "make_new_backfill_id",
 ]

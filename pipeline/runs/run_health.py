@@ -1,6 +1,7 @@
 """What Dagster knows about a sync's runs that the event store does not: runs stuck
 (started but silent), lost (failed by run monitoring: their process died with its code
-server or worker) or failed for the infrastructure. `eventsync sync status` shows them,
+server or worker) or failed for the infrastructure, until a retry of them succeeds or
+every step they were to execute turns out to have succeeded. `eventsync sync status` shows them,
 so a sync whose runs hang is never reported as simply "fresh"; none of them counts
 toward auto-pause (only the sync's own failed days do, assets/events.py)."""
 
@@ -11,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dagster as dg
-from dagster import DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
 
 from pipeline.runs.dagster_internals import RUN_FAILURE_REASON_TAG
 from pipeline.runs.tags import EXPORT_TAGS, tagged_syncs
@@ -22,6 +23,7 @@ STUCK_AFTER_SECONDS = 15 * 60
 RECENT_SECONDS = 24 * 3600
 # Failure reasons of the run, not of a step: the system's (worker, code server, timeout).
 STEP_FAILURE = "STEP_FAILURE"
+ROOT_RUN_TAG = "dagster/root_run_id"  # set by Dagster on every re-execution
 
 
 @dataclass
@@ -89,8 +91,9 @@ def run_problems(
             )
         )
     )
+    # A retry of a retry succeeding resolves the whole chain: compare first runs.
     retried_ok = {
-        r.dagster_run.tags.get("dagster/parent_run_id")
+        r.dagster_run.tags.get(ROOT_RUN_TAG)
         for r in instance.get_run_records(
             filters=RunsFilter(
                 tags=tags,
@@ -103,10 +106,33 @@ def run_problems(
         run = record.dagster_run
         if run.tags.get(RUN_FAILURE_REASON_TAG, "") == STEP_FAILURE:
             continue  # a day's own failure: the ledger says which and why
-        if run.run_id in retried_ok:
+        if first_run_id(run) in retried_ok or _work_done(instance, run):
             continue
         problems.failed_infrastructure.append(run.run_id)
     return problems
+
+
+def _work_done(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether every step the run was to execute succeeded: with the Celery executor the
+    steps run on workers and finish even when the run's own process died with its code
+    server; such a run failed, but nothing of it is lost (and Dagster has nothing to
+    retry: "No steps needed to be retried")."""
+    if not run.execution_plan_snapshot_id:
+        return False
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    wanted = set(plan.step_keys_to_execute or [step.key for step in plan.steps])
+    done = {
+        r.event_log_entry.step_key
+        for r in instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.STEP_SUCCESS
+        ).records
+    }
+    return bool(wanted) and wanted <= done
+
+
+def first_run_id(run: dg.DagsterRun) -> str:
+    """The run a chain of retries started from (the run itself if it is no retry)."""
+    return run.tags.get(ROOT_RUN_TAG) or run.run_id
 
 
 def _names(tags: dict[str, str], sync_id: str) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, insert, update
 from eventsync.clock import now_iso, utcnow
 from eventsync.ops import alerts
 from eventsync.privacy import request_store
-from eventsync.store.schema import export_ledger
+from eventsync.store.schema import alert_incidents, export_ledger
 from tests.eventsync.privacy.scenario import TARGET, seed
 
 
@@ -158,3 +158,40 @@ def test_an_undelivered_alert_is_retried_then_sent_once(
     assert alerts.check(engine).notified == [f"stale:{sync.id}"]
     assert alerts.check(engine).notified == []
     assert [p["kind"] for p in receiver.posts] == ["stale"]
+
+
+def test_an_incident_with_a_grace_is_notified_only_once_open_that_long(
+    engine: Engine, receiver: Receiver
+) -> None:
+    """A code server restarted by a deploy is down for seconds: no page. Down past the
+    grace, one notification; back up, resolved."""
+    notify = [alerts.webhook(receiver.url)]
+    down = alerts.Incident("code_server_down:eventsync", "code_server_down", "down", 30.0)
+    assert alerts.check(engine, notify, dagster=[down]).notified == []
+    # Back within the grace: resolved, never sent.
+    assert alerts.check(engine, notify, dagster=[]).resolved == ["code_server_down:eventsync"]
+    assert alerts.check(engine, notify, dagster=[down]).notified == []
+    with engine.begin() as conn:  # the outage has lasted 31 s
+        conn.execute(
+            update(alert_incidents).values(
+                opened_at=(utcnow() - timedelta(seconds=31)).isoformat(timespec="microseconds")
+            )
+        )
+    assert alerts.check(engine, notify, dagster=[down]).notified == ["code_server_down:eventsync"]
+    assert alerts.check(engine, notify, dagster=[down]).notified == []
+    assert [p["key"] for p in receiver.posts] == ["code_server_down:eventsync"]
+    assert set(receiver.posts[0]) == {"source", "key", "kind", "summary", "opened_at"}
+    assert receiver.posts[0]["opened_at"] <= now_iso()
+
+
+def test_what_was_not_evaluated_is_not_resolved(engine: Engine, receiver: Receiver) -> None:
+    """`eventsync alerts check` from cron and `metrics serve` may both evaluate; a round
+    whose Dagster side was not evaluated (or failed) leaves those incidents open, so an
+    outage is never resolved and re-sent by a round that did not look at it."""
+    notify = [alerts.webhook(receiver.url)]
+    lost = alerts.Incident("run_lost:r1", "run_lost", "export run r1 lost")
+    assert alerts.check(engine, notify, dagster=[lost]).notified == ["run_lost:r1"]
+    assert alerts.check(engine, notify, dagster=None).resolved == []
+    assert alerts.check(engine, notify, dagster=[lost]).notified == []
+    assert alerts.check(engine, notify, dagster=[]).resolved == ["run_lost:r1"]
+    assert [p["key"] for p in receiver.posts] == ["run_lost:r1"]
