@@ -5,14 +5,13 @@ what to install."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
 from eventsync.destinations import DestinationError
-from tests.fixtures.ceph import PACKAGES, CephS3, CephStartError, start_ceph
+from tests.fixtures.ceph import PACKAGES, CephS3, CephStartError, start_ceph, start_ceph_in_temp
 
 
 def test_unknown_kms_key_is_refused_at_once(ceph_s3: CephS3, ceph_bucket: str) -> None:
@@ -52,8 +51,10 @@ def test_ceph_16_cannot_apply_sse_s3(ceph_s3: CephS3, ceph_bucket: str) -> None:
 
 @pytest.mark.slow
 def test_the_fixture_stops_every_daemon_it_started() -> None:
-    root = Path(tempfile.mkdtemp(prefix="es-ceph-"))
-    cluster = start_ceph(root)
+    # As the session fixture does: once more on new ports if another cluster of the
+    # machine took one of them (its mon then refuses ours: "EPERM ... from mon").
+    cluster = start_ceph_in_temp()
+    root = cluster.root
     pids = [p.pid for p in cluster.procs.values()]
     assert set(cluster.procs) == {"mon.a", "osd.0", "client.rgw.a"}
     assert all(code is None for code in cluster.alive().values())
