@@ -21,8 +21,8 @@ from pipeline.runs.run_health import STUCK_AFTER_SECONDS, first_run_id, run_prob
 # The daemon writes a heartbeat every 30 s; one older than this is a dead or hung daemon
 # (the documented liveness check uses the same 30 + 25 s).
 DAEMON_LATE_SECONDS = 55.0
-# A daemon or code server down this long is an incident worth a notification: a graceful
-# restart takes a few seconds, and so does a daemon's first heartbeat.
+# A code server down this long (or a daemon that never beat) is an incident worth a
+# notification: a graceful restart takes a few seconds, and so does a first heartbeat.
 DOWN_FOR_SECONDS = 30.0
 PROBE_TIMEOUT_SECONDS = 5
 
@@ -96,13 +96,16 @@ def dagster_incidents(
     found: list[Incident] = []
     late = late_daemons(instance, now)
     if late:
+        # Late heartbeats say the daemon died 55 s ago at least: notified at once. No
+        # heartbeat at all is also a daemon still starting: notified once that has lasted.
+        never = not instance.get_daemon_heartbeats()
         found.append(
             Incident(
                 "daemon_down",
                 "daemon_down",
                 f"the Dagster daemon's heartbeat is older than {DAEMON_LATE_SECONDS:g} s "
                 f"({', '.join(late)}): no schedule, sensor, backfill or queued run advances",
-                notify_after_seconds=DOWN_FOR_SECONDS,
+                notify_after_seconds=DOWN_FOR_SECONDS if never else 0.0,
             )
         )
     for server in servers:

@@ -10,7 +10,8 @@ check` from cron):
 - `privacy_overdue`: a privacy request not completed EVENTSYNC_ALERT_PRIVACY_MINUTES
   after it was received (a failed one included);
 - and the Dagster side's, evaluated by pipeline/health.py and passed in: `daemon_down`,
-  `code_server_down` (notified once down 30 s), `run_lost`, `run_stuck`.
+  `code_server_down` (notified once down 30 s: not for a restart), `run_lost`,
+  `run_stuck`.
 
 Each incident has a key (`failed_day:<sync>:<day>`...) and a row in `alert_incidents`.
 A notification is sent by whoever claims the row (`notified_at` set where it was

@@ -262,6 +262,8 @@ def test_kill_9_of_every_process_mid_backfill_and_mid_erasure_needs_no_manual_st
     killed = time.monotonic()
     wait_until("the liveness check to fail", lambda: not s.daemon_live(), 60, 2)
     assert time.monotonic() - killed < 60
+    check = s.cli("dagster-daemon", "liveness-check", timeout=60)
+    assert check.returncode == 1 and "not running" in check.stdout, check.stdout
     beats = [v for (name, _), v in s.metrics().items()
              if name == "eventsync_dagster_daemon_heartbeat_age_seconds"]  # fmt: skip
     assert beats and max(beats) > 55, beats

@@ -6,13 +6,21 @@ run lost for the infrastructure (one incident with its retries), a step's own fa
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import dagster as dg
 from dagster import DagsterRunStatus
 from dagster._core.test_utils import create_run_for_test
+from dagster._daemon.types import DaemonHeartbeat
 
-from pipeline.health import CodeServer, code_server_up, code_servers, dagster_incidents
+from pipeline.health import (
+    DAEMON_LATE_SECONDS,
+    CodeServer,
+    code_server_up,
+    code_servers,
+    dagster_incidents,
+)
 from pipeline.runs.dagster_internals import RUN_FAILURE_REASON_TAG
 from pipeline.runs.tags import KIND_TAG, SYNC_TAG
 
@@ -39,6 +47,17 @@ def test_the_workspace_file_names_the_code_servers_to_probe(tmp_path: Path) -> N
     assert not code_server_up(CodeServer("x", "127.0.0.1", _dead_port()))
 
 
+def test_a_daemon_whose_heartbeats_stopped_is_down_at_once(instance: dg.DagsterInstance) -> None:
+    late = time.time() - DAEMON_LATE_SECONDS - 5
+    for daemon in instance.get_required_daemon_types():
+        instance.add_daemon_heartbeat(DaemonHeartbeat(late, daemon, None, None))
+    (down,) = [i for i in dagster_incidents(instance, []) if i.key == "daemon_down"]
+    assert down.notify_after_seconds == 0
+    for daemon in instance.get_required_daemon_types():
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), daemon, None, None))
+    assert "daemon_down" not in {i.key for i in dagster_incidents(instance, [])}
+
+
 def test_incidents_of_the_dagster_side(instance: dg.DagsterInstance) -> None:
     tags = {SYNC_TAG: "sync_a", KIND_TAG: "export"}
     first = create_run_for_test(instance, job_name="j", status=DagsterRunStatus.STARTED, tags=tags)
@@ -61,7 +80,8 @@ def test_incidents_of_the_dagster_side(instance: dg.DagsterInstance) -> None:
 
     found = {i.key: i for i in dagster_incidents(instance, [dead])}
 
-    # No daemon has ever beaten on this instance; notified only once down 30 s.
+    # No daemon has ever beaten on this instance (one still starting?): notified once
+    # that has lasted 30 s; a code server, once it has not answered for 30 s.
     assert found["daemon_down"].notify_after_seconds == 30
     assert found["code_server_down:eventsync"].notify_after_seconds == 30
     # The lost run and its failed retry are one incident, keyed by the first run.
