@@ -26,7 +26,9 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._scheduler.scheduler import launch_scheduled_runs
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
+
+from tests.fixtures.postgres import dagster_pg_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_YAML = ROOT / "dagster_home" / "dagster.postgres.yaml"
@@ -38,12 +40,8 @@ def pg_dagster_home(es_home: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch)
     """es_home with dagster.postgres.yaml as its dagster.yaml, DAGSTER_PG_* pointing at
     a fresh PostgreSQL database."""
     shutil.copy(PG_YAML, es_home / "dagster.yaml")
-    url = make_url(pg_url)
-    monkeypatch.setenv("DAGSTER_PG_HOST", url.host or "127.0.0.1")
-    monkeypatch.setenv("DAGSTER_PG_PORT", str(url.port or 5432))
-    monkeypatch.setenv("DAGSTER_PG_USER", url.username or "postgres")
-    monkeypatch.setenv("DAGSTER_PG_PASSWORD", url.password or "")
-    monkeypatch.setenv("DAGSTER_PG_DB", url.database or "")
+    for name, value in dagster_pg_env(pg_url).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("EVENTSYNC_EXECUTOR", "in_process")
     yield es_home
 

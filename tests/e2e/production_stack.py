@@ -26,6 +26,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.ceph_cluster import _die_with_parent
+from tests.fixtures.postgres import dagster_pg_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -136,8 +137,6 @@ class Stack:
         """DAGSTER_HOME with the shipped dagster.postgres.yaml (the `timings` shortened
         for a test: how often run monitoring looks, how long a re-queued run waits), the
         workspace file of the daemon, and the environment every process shares."""
-        from sqlalchemy.engine import make_url
-
         home = root / "dagster_home"
         home.mkdir(parents=True)
         config = yaml.safe_load((ROOT / "dagster_home" / "dagster.postgres.yaml").read_text())
@@ -159,16 +158,11 @@ class Stack:
                 }
             )
         )
-        db = make_url(dagster_db_url)
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": db.host or "127.0.0.1",
-            "DAGSTER_PG_PORT": str(db.port or 5432),
-            "DAGSTER_PG_USER": db.username or "postgres",
-            "DAGSTER_PG_PASSWORD": db.password or "",
-            "DAGSTER_PG_DB": db.database or "",
+            **dagster_pg_env(dagster_db_url),
             "EVENTSYNC_DATABASE_URL": store_url,
             "EVENTSYNC_DATA_DIR": str(root / "data"),
             "EVENTSYNC_EXECUTOR": "celery",
