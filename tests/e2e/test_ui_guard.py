@@ -152,9 +152,15 @@ def test_a_foreign_page_cannot_drive_the_ui_through_the_guard(
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
             # The attack is real: against the bare webserver the page stops the sensor.
+            attacked = time.monotonic()
             with foreign_page(ATTACK % (json.dumps(dev.url), json.dumps([stop]))) as page:
                 _attack(browser, page)
-            assert _sensor(dev)[1]["status"] == "STOPPED"
+            # A loaded machine's webserver may answer the page's requests late: wait.
+            deadline = attacked + 60
+            while _sensor(dev)[1]["status"] != "STOPPED":
+                assert time.monotonic() < deadline, "the attack did not stop the sensor"
+                time.sleep(0.5)
+            landed = time.monotonic() - attacked
             repo, _state = _sensor(dev)
             started = _post(
                 dev.url,
@@ -169,6 +175,7 @@ def test_a_foreign_page_cannot_drive_the_ui_through_the_guard(
             attack = ATTACK % (json.dumps(guard), json.dumps([stop, launch, wipe]))
             with foreign_page(attack) as page:
                 _attack(browser, page)
+            time.sleep(landed)  # as long again as the bare attack took to land
             assert _sensor(dev)[1]["status"] == "RUNNING"
             assert dev.graphql(RUNS)["runsOrError"]["results"] == []
             materialized = dev.graphql(MATERIALIZED)["assetOrError"]["assetMaterializations"]
