@@ -42,10 +42,10 @@ def code_servers(workspace_file: Path | None) -> list[CodeServer]:
     loaded = yaml.safe_load(workspace_file.read_text()) or {}
     servers = []
     for entry in loaded.get("load_from") or []:
-        grpc = entry.get("grpc_server") if isinstance(entry, dict) else None
-        if grpc and grpc.get("port"):
-            name = grpc.get("location_name") or f"{grpc.get('host', 'localhost')}:{grpc['port']}"
-            servers.append(CodeServer(name, grpc.get("host", "localhost"), int(grpc["port"])))
+        server = entry.get("grpc_server") if isinstance(entry, dict) else None
+        if server and server.get("port"):
+            host, port = server.get("host", "localhost"), int(server["port"])
+            servers.append(CodeServer(server.get("location_name") or f"{host}:{port}", host, port))
     return servers
 
 

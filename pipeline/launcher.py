@@ -116,15 +116,18 @@ class DrainingRunLauncher(DefaultRunLauncher):
             return CheckRunHealthResult(
                 WorkerStatus.RUNNING, "a code server just seen: waiting for the workspace", True
             )
-        lost = (
-            "its process died with a code server that was killed or restarted: the server "
-            "at its address no longer runs it"
-        )
         if run.tags.get(SERVER_TAG) == server_id:
-            return CheckRunHealthResult(WorkerStatus.FAILED, lost)
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED,
+                "the code server that took the run no longer runs it: its run process died",
+            )
         silent = time.time() - self._last_event_time(run)
         if silent > load().replaced_code_server_silence_seconds:
-            return CheckRunHealthResult(WorkerStatus.FAILED, f"{lost} (silent {silent:.0f} s)")
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED,
+                "the run's code server was replaced (restarted) and no longer runs it, and "
+                f"the run has been silent {silent:.0f} s: its process died with the old server",
+            )
         return CheckRunHealthResult(
             WorkerStatus.RUNNING, "the code server was replaced; waiting for the run's events"
         )
