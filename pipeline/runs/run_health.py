@@ -113,18 +113,23 @@ def run_problems(
 
 
 def _work_done(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    """Whether every step the run was to execute succeeded: with the Celery executor the
-    steps run on workers and finish even when the run's own process died with its code
-    server; such a run failed, but nothing of it is lost (and Dagster has nothing to
-    retry: "No steps needed to be retried")."""
-    if not run.execution_plan_snapshot_id:
+    """Whether every step the run's chain (its first run and the retries) was to execute
+    succeeded in one run of it or another: with the Celery executor the steps run on
+    workers and finish even when the run's own process died with its code server; such
+    a run failed, but nothing of it is lost (and Dagster has nothing to retry: "No steps
+    needed to be retried")."""
+    group = instance.get_run_group(run.run_id)
+    runs = list(group[1]) if group else [run]
+    first = next((r for r in runs if r.run_id == first_run_id(run)), run)
+    if not first.execution_plan_snapshot_id:
         return False
-    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    plan = instance.get_execution_plan_snapshot(first.execution_plan_snapshot_id)
     wanted = set(plan.step_keys_to_execute or [step.key for step in plan.steps])
     done = {
-        r.event_log_entry.step_key
-        for r in instance.get_records_for_run(
-            run.run_id, of_type=DagsterEventType.STEP_SUCCESS
+        record.event_log_entry.step_key
+        for member in runs
+        for record in instance.get_records_for_run(
+            member.run_id, of_type=DagsterEventType.STEP_SUCCESS
         ).records
     }
     return bool(wanted) and wanted <= done

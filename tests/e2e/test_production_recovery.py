@@ -242,6 +242,9 @@ def test_kill_9_of_every_process_mid_backfill_and_mid_erasure_needs_no_manual_st
     wait_until("the code server back", s.code_server_healthy, 120, 1)
     wait_until("run monitoring to fail the lost run",
                lambda: instance.get_run_by_id(victim.run_id).is_failure, 180, 1)  # fmt: skip
+    wait_until("the lost run retried to success", lambda: victim.run_id in {
+        r.tags.get("dagster/root_run_id") for r in _export_runs(instance, DagsterRunStatus.SUCCESS)
+    }, 180, 1)  # fmt: skip
 
     # 2b. An erasure: SIGKILL the code server while the erasure's run executes in it; the
     #     server is back within seconds (no page), the request's lease lets the privacy
@@ -296,7 +299,7 @@ def test_kill_9_of_every_process_mid_backfill_and_mid_erasure_needs_no_manual_st
 
     wait_until("every backfill and erasure to complete", finished, 420, 3)
     for backfill in instance.get_backfills():
-        assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+        assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, _history(instance)
     problems = s.metric("eventsync_dagster_export_runs_in_trouble", problem="lost")
     assert problems == 0, f"a lost run was not retried to success: {_history(instance)}"
     retried = {
