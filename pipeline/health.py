@@ -62,10 +62,13 @@ def code_server_up(server: CodeServer) -> bool:
     return answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def late_daemons(instance: dg.DagsterInstance, now: float | None = None) -> list[str]:
-    """The daemons the instance needs whose last heartbeat is missing or late."""
+def late_daemons(
+    instance: dg.DagsterInstance, now: float | None = None, beats: dict | None = None
+) -> list[str]:
+    """The daemons the instance needs whose last heartbeat (`beats`, read if not given)
+    is missing or late."""
     now = now or time.time()
-    beats = instance.get_daemon_heartbeats()
+    beats = instance.get_daemon_heartbeats() if beats is None else beats
     late = []
     for daemon in sorted(instance.get_required_daemon_types()):
         beat = beats.get(daemon)
@@ -94,11 +97,12 @@ def dagster_incidents(
     (its retries included: keyed by the first run) and per stuck run."""
     now = now or time.time()
     found: list[Incident] = []
-    late = late_daemons(instance, now)
+    beats = instance.get_daemon_heartbeats()
+    late = late_daemons(instance, now, beats)
     if late:
         # Late heartbeats say the daemon died 55 s ago at least: notified at once. No
         # heartbeat at all is also a daemon still starting: notified once that has lasted.
-        never = not instance.get_daemon_heartbeats()
+        never = not beats
         found.append(
             Incident(
                 "daemon_down",

@@ -1,8 +1,8 @@
 """What Dagster knows about a sync's runs that the event store does not: runs stuck
 (started but silent), lost (failed by run monitoring: their process died with its code
 server or worker) or failed for the infrastructure, until a retry of them succeeds or
-every step they were to execute turns out to have succeeded. `eventsync sync status` shows them,
-so a sync whose runs hang is never reported as simply "fresh"; none of them counts
+every step they were to execute turns out to have succeeded. `eventsync sync status`
+shows them, so a sync whose runs hang is never reported as simply "fresh"; none of them counts
 toward auto-pause (only the sync's own failed days do, assets/events.py)."""
 
 from __future__ import annotations
