@@ -1,10 +1,12 @@
-"""The asset checks of `events_daily`, one verdict per date over every sync of the date.
+"""The asset checks of `events_daily` and `events_export`, one verdict per date over
+every sync of the date.
 
 A partition is a date and a run stages that date for a group of syncs (twenty runs of
 50 syncs make a morning at 1,000 syncs). Each check is partitioned by date and judges
 the date over every sync that has a record of it (`eventsync.syncs.date_record`: the
 staging summaries and the export ledger), not only the syncs of the run that evaluates
-it: it fails naming the failed syncs' ids, and its metadata counts them.
+it: it fails naming the failed syncs' ids (and, for `sync_days_valid`, the rules each
+breaks), and its metadata counts them.
 
 Dagster gives a check one verdict per step (dagster-io/dagster#17836), so in a ranged
 (batched) run `events_daily` yields one `AssetCheckEvaluation` per date itself.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -31,9 +34,11 @@ from pipeline.runs.dagster_internals import AssetCheckEvaluationTargetMaterializ
 
 Target = AssetCheckEvaluationTargetMaterializationData
 
-VALID_SHARE = "valid_share"
-UNIQUE_IDS = "unique_event_ids"
-NO_QUARANTINE = "no_quarantined_rows"
+# The one partitioned check of events_daily. Each partitioned check costs the Checks tab a
+# rebuild of its state from every date's record (Dagster OSS keeps no checkpoint of it):
+# one check carrying the three rules' verdicts keeps that tab under 2 s at 1,000 syncs x a
+# year, where three separate checks took 2.2 s (bench/RESULTS.md, Run L).
+SYNC_DAYS_VALID = "sync_days_valid"
 DAILY_ASSET = dg.AssetKey("events_daily")
 # Sync ids named in a check's description and metadata at most (the counts stay exact).
 MAX_NAMED = 50
@@ -44,30 +49,16 @@ def _specs() -> list[dg.AssetCheckSpec]:
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return [
             dg.AssetCheckSpec(
-                VALID_SHARE,
+                SYNC_DAYS_VALID,
                 asset=DAILY_ASSET,
                 partitions_def=partitions,
                 blocking=True,
                 description="Per date, over every sync of the date: at most "
-                "`max_invalid_share` of each sync's rows failed the schema. A sync-day above "
-                "it is not exported (the other syncs of the date are); fails naming the syncs.",
-            ),
-            dg.AssetCheckSpec(
-                UNIQUE_IDS,
-                asset=DAILY_ASSET,
-                partitions_def=partitions,
-                blocking=True,
-                description="Per date, over every sync of the date: no event_id occurs twice "
-                "in a sync's day. A sync-day that fails it is not exported; fails naming the "
-                "syncs.",
-            ),
-            dg.AssetCheckSpec(
-                NO_QUARANTINE,
-                asset=DAILY_ASSET,
-                partitions_def=partitions,
-                description="Warns, naming the syncs, when rows of the date were quarantined "
-                "(those sync-days are still exported).",
-            ),
+                "`max_invalid_share` of each sync's rows failed the schema, and no event_id "
+                "occurs twice in a sync's day. A sync-day that breaks either rule is not "
+                "exported (the other syncs of the date are): the check fails (error) naming "
+                "the syncs and the rule. Rows quarantined within the limit only warn.",
+            )
         ]
 
 
@@ -144,42 +135,74 @@ def export_evaluation(day: str, record: Mapping[str, SyncDay]) -> dg.AssetCheckE
     )
 
 
-# name -> (severity, which syncs fail it, what their failure is called)
-_CHECKS: dict[str, tuple[dg.AssetCheckSeverity, Callable[[SyncDay], bool], str]] = {
-    VALID_SHARE: (dg.AssetCheckSeverity.ERROR, lambda s: s.too_invalid, "above the invalid limit"),
-    UNIQUE_IDS: (
-        dg.AssetCheckSeverity.ERROR,
+@dataclass(frozen=True)
+class Rule:
+    """One rule of `sync_days_valid`: which sync-days break it, what that is called, the
+    number each sync shows for it, and whether breaking it blocks the export."""
+
+    key: str
+    blocks: bool
+    breaks: Callable[[SyncDay], bool]
+    what: str
+    measure: Callable[[SyncDay], float | int]
+
+
+def _blocked(s: SyncDay) -> bool:
+    return s.too_invalid or (s.staged and s.duplicate_ids > 0)
+
+
+RULES = (
+    Rule(
+        "invalid_share",
+        True,
+        lambda s: s.too_invalid,
+        "above the invalid limit",
+        lambda s: round(s.invalid_share, 6),
+    ),
+    Rule(
+        "duplicate_ids",
+        True,
         lambda s: s.staged and s.duplicate_ids > 0,
         "with duplicate event ids",
+        lambda s: s.duplicate_ids,
     ),
-    NO_QUARANTINE: (
-        dg.AssetCheckSeverity.WARN,
-        lambda s: s.staged and s.rows_quarantined > 0,
-        "with quarantined rows",
+    Rule(  # a warning about the sync-days not blocked already
+        "rows_quarantined",
+        False,
+        lambda s: s.staged and s.rows_quarantined > 0 and not _blocked(s),
+        "with quarantined rows (not blocked)",
+        lambda s: s.rows_quarantined,
     ),
-}
+)
 
 
-def _metadata(name: str, failing: list[SyncDay], staged: int) -> dict:
-    named = failing[:MAX_NAMED]
+def _metadata(broken: dict[Rule, list[SyncDay]], staged: int) -> dict:
+    """Counts per rule (exact) and, for the first MAX_NAMED syncs that break any rule,
+    the rules each breaks and its numbers."""
+    ids = {rule: {s.sync_id for s in syncs} for rule, syncs in broken.items()}
+    blocked = set().union(*(ids[rule] for rule in RULES if rule.blocks))
+    named: dict[str, SyncDay] = {}
+    for syncs in broken.values():
+        for s in syncs:
+            if len(named) < MAX_NAMED:
+                named.setdefault(s.sync_id, s)
     metadata: dict = {
         "syncs_checked": staged,
-        "syncs_failed": len(failing),
-        "failed_syncs": dg.MetadataValue.json([s.sync_id for s in named]),
+        "syncs_blocked": len(blocked),
+        "failed_syncs": dg.MetadataValue.json(
+            {sid: [r.key for r in RULES if sid in ids[r]] for sid in named}
+        ),
+        "by_sync": dg.MetadataValue.json(
+            {sid: {r.key: r.measure(s) for r in RULES} for sid, s in named.items()}
+        ),
     }
-    if name == VALID_SHARE:
-        metadata["max_invalid_share_seen"] = max(
-            (round(s.invalid_share, 6) for s in failing), default=0.0
-        )
-        metadata["by_sync"] = dg.MetadataValue.json(
-            {s.sync_id: round(s.invalid_share, 6) for s in named}
-        )
-    elif name == UNIQUE_IDS:
-        metadata["duplicate_ids"] = sum(s.duplicate_ids for s in failing)
-        metadata["by_sync"] = dg.MetadataValue.json({s.sync_id: s.duplicate_ids for s in named})
-    else:
-        metadata["rows_quarantined"] = sum(s.rows_quarantined for s in failing)
-        metadata["by_sync"] = dg.MetadataValue.json({s.sync_id: s.rows_quarantined for s in named})
+    for rule in RULES:
+        metadata[f"syncs_{rule.key}"] = len(broken[rule])
+    metadata["max_invalid_share_seen"] = max(
+        (round(s.invalid_share, 6) for s in broken[RULES[0]]), default=0.0
+    )
+    metadata["duplicate_ids"] = sum(s.duplicate_ids for s in broken[RULES[1]])
+    metadata["rows_quarantined"] = sum(s.rows_quarantined for s in broken[RULES[2]])
     return metadata
 
 
@@ -191,27 +214,27 @@ def _description(what: str, failing: list[SyncDay], staged: int) -> str:
     return f"{len(failing)} of {staged} syncs {what}: {ids}{more}"
 
 
-def date_evaluations(
-    day: str, record: Mapping[str, SyncDay], selected: set[str], target: Target | None = None
-) -> Iterator[dg.AssetCheckEvaluation]:
-    """The three checks' verdicts on one date over every sync of its record (only the
-    selected checks), each targeting the date's materialization by this run (`target`)."""
+def date_evaluation(
+    day: str, record: Mapping[str, SyncDay], target: Target | None = None
+) -> dg.AssetCheckEvaluation:
+    """`sync_days_valid` on one date over every sync of its record, targeting the date's
+    materialization by this run (`target`): an error when a sync-day breaks a blocking
+    rule, a warning when rows were only quarantined."""
     staged = sum(1 for s in record.values() if s.staged)
-    for name, (severity, fails, what) in _CHECKS.items():
-        if name not in selected:
-            continue
-        failing = [s for s in record.values() if fails(s)]
-        yield dg.AssetCheckEvaluation(
-            asset_key=DAILY_ASSET,
-            check_name=name,
-            passed=not failing,
-            partition=day,
-            severity=severity,
-            blocking=False,  # per sync-day, by events_export (see above)
-            metadata=_metadata(name, failing, staged),
-            description=_description(what, failing, staged),
-            target_materialization_data=target,
-        )
+    broken = {rule: [s for s in record.values() if rule.breaks(s)] for rule in RULES}
+    blocks = any(syncs for rule, syncs in broken.items() if rule.blocks)
+    parts = [_description(rule.what, syncs, staged) for rule, syncs in broken.items() if syncs]
+    return dg.AssetCheckEvaluation(
+        asset_key=DAILY_ASSET,
+        check_name=SYNC_DAYS_VALID,
+        passed=not parts,
+        partition=day,
+        severity=dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN,
+        blocking=False,  # per sync-day, by events_export (see above)
+        metadata=_metadata(broken, staged),
+        description="; ".join(parts) or _description("", [], staged),
+        target_materialization_data=target,
+    )
 
 
 def selected_checks(context: dg.AssetExecutionContext) -> set[str]:

@@ -24,9 +24,10 @@ from sqlalchemy import Engine
 from assets.checks import (
     DAILY_CHECK_SPECS,
     EXPORT_CHECK_SPEC,
+    SYNC_DAYS_VALID,
     SYNCS_EXPORTED,
     check_outputs,
-    date_evaluations,
+    date_evaluation,
     day_targets,
     export_evaluation,
     selected_checks,
@@ -237,13 +238,12 @@ def events_daily(
     # Dagster's storage.
     context.log.info(_stage_summary(stages))
     yield dg.MaterializeResult()
-    selected = selected_checks(context)
-    if selected:
+    if SYNC_DAYS_VALID in selected_checks(context):
         date_syncs = _date_syncs(engine, chosen)
         targets = day_targets(context, days)
         for day in days:
             record = date_record(engine, day, date_syncs, stages[day])
-            yield from date_evaluations(day, record, selected, targets.get(day))
+            yield date_evaluation(day, record, targets.get(day))
     yield from check_outputs(context)
 
 

@@ -129,7 +129,7 @@ READY = {
     "catalog": "text=/events_(daily|export)/",
     "overview": "text=/Latest materialization|Materialization|Last materialized/i",
     "partitions": "text=/partitions/i",
-    "checks": "text=/valid_share|export_freshness/",
+    "checks": "text=/sync_days_valid|valid_share|export_freshness/",
     "frame": "text=/Code locations|Definitions/i",
 }
 # Loading indicators of the Dagster UI (spinners and skeleton rows).

@@ -66,6 +66,7 @@ class Pair:
     partitioned_checks: bool
     job: str = "daily_sync_job"
     export_checks: tuple[str, ...] = ()  # partitioned checks of the export asset
+    daily_checks: tuple[str, ...] = CHECKS  # the daily asset's checks
 
 
 def pairs(design: str) -> list[Pair]:
@@ -74,6 +75,7 @@ def pairs(design: str) -> list[Pair]:
     if design == "b":
         return [Pair("events_daily", "events_export", DATES, None, True)]
     if design == "p":
+        from assets.checks import SYNC_DAYS_VALID
         from assets.partitions import partitions
 
         return [
@@ -84,6 +86,7 @@ def pairs(design: str) -> list[Pair]:
                 None,
                 True,
                 export_checks=(SYNCS_EXPORTED,),
+                daily_checks=(SYNC_DAYS_VALID,),
             )
         ]
     if design in ("a", "d"):

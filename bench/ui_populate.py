@@ -202,18 +202,25 @@ def _observation(job: str, asset: str, partition: str, reason: str) -> DagsterEv
 
 
 def _evaluation(
-    asset: str, name: str, passed: bool, meta: dict, partition: str | None
+    asset: str,
+    name: str,
+    passed: bool,
+    meta: dict,
+    partition: str | None,
+    severity: dg.AssetCheckSeverity | None = None,
 ) -> dg.AssetCheckEvaluation:
+    if severity is None:
+        severity = (
+            dg.AssetCheckSeverity.WARN
+            if name == "no_quarantined_rows"
+            else dg.AssetCheckSeverity.ERROR
+        )
     return dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey(asset),
         check_name=name,
         passed=passed,
         partition=partition,
-        severity=(
-            dg.AssetCheckSeverity.WARN
-            if name == "no_quarantined_rows"
-            else dg.AssetCheckSeverity.ERROR
-        ),
+        severity=severity,
         blocking=False,
         metadata=meta,
         description=None if passed else f"{name}: failed",
@@ -359,7 +366,8 @@ def _planned(batch: RunBatch, pair: Pair, subset: Any, ts: float) -> None:
             ),
             ts,
         )
-    for asset, names in ((pair.daily, CHECKS), (pair.export, (FRESHNESS, *pair.export_checks))):
+    daily, export = pair.daily_checks, (FRESHNESS, *pair.export_checks)
+    for asset, names in ((pair.daily, daily), (pair.export, export)):
         for name in names:
             partitioned = pair.partitioned_checks and name != FRESHNESS
             _plain(
@@ -491,9 +499,26 @@ def _per_run_checks(
     ts: float,
     partition: str | None,
 ) -> None:
-    """One verdict per check over the run's sync-days (designs b and d)."""
+    """One verdict per check over the run's sync-days (designs b and d; design p's one
+    check carries the three rules)."""
     job = batch.run.job_name
     bad_syncs = [s for s in syncs if failed[s]]
+    if pair.daily_checks != CHECKS:
+        (name,) = pair.daily_checks
+        meta = {
+            "syncs_checked": len(syncs),
+            "syncs_blocked": len(bad_syncs),
+            "syncs_invalid_share": len(bad_syncs),
+            "syncs_rows_quarantined": len(syncs) - len(bad_syncs),  # most days warn
+            "failed_syncs": dg.MetadataValue.json(
+                {s: ["invalid_share" if failed[s] else "rows_quarantined"] for s in syncs[:50]}
+            ),
+        }
+        severity = dg.AssetCheckSeverity.ERROR if bad_syncs else dg.AssetCheckSeverity.WARN
+        ev = _evaluation(pair.daily, name, False, meta, partition, severity)
+        _plain(batch, _check_event(job, pair.daily, ev), ts)
+        batch.checks[-1] = (pair.daily, name, partition, False)
+        return
     for name, (passed, meta) in _verdicts(False).items():
         bad = bad_syncs if name == "valid_share" else ([] if passed else syncs)
         ev = _evaluation(

@@ -52,6 +52,7 @@ from eventsync.store.schema import (
     company_profiles,
     events,
     export_subjects,
+    suppression_key,
     suppressions,
     syncs,
     user_profiles,
@@ -238,9 +239,7 @@ def is_held(engine: Engine, workspace_id: str, kind: str, value: str) -> bool:
             export_subjects.c.subject_id == value,
         ),
         select(suppressions.c.request_id).where(
-            suppressions.c.workspace_id == workspace_id,
-            suppressions.c.subject_type == kind,
-            suppressions.c.subject_hash == subject_hash(workspace_id, kind, value),
+            suppression_key(workspace_id, kind, subject_hash(workspace_id, kind, value))
         ),
     ]
     with engine.connect() as conn:

@@ -32,6 +32,7 @@ from eventsync.syncs.export_days import (
 from eventsync.syncs.health import record_run_failure, record_run_success
 from eventsync.syncs.intraday import IntradayRun, export_intraday, plan_intraday_from_store
 from pipeline.runs.tags import EXPORT_TAGS, PRIORITY_TAG, REASON_TAG, syncs_tags
+from pipeline.runs.ticks import utc_schedule
 from resources import DestinationsResource, EventStoreResource
 
 INTRADAY_PRIORITY = "5"
@@ -151,17 +152,12 @@ def intraday_requests(
     return requests
 
 
-@dg.schedule(
-    job=intraday_sync_job,
-    cron_schedule="5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every hour at :05 UTC: the current UTC day so far of every enabled "
+@utc_schedule(
+    intraday_sync_job,
+    "5 * * * *",
+    "Every hour at :05 UTC: the current UTC day so far of every enabled "
     "hourly sync (frequency read at each tick).",
 )
 def intraday_schedule(context: dg.ScheduleEvaluationContext, store: EventStoreResource):
-    scheduled = context.scheduled_execution_time
-    if scheduled is None:
-        raise dg.Failure("intraday_schedule needs a scheduled execution time")
-    requests = intraday_requests(store.engine(), scheduled)
+    requests = intraday_requests(store.engine(), context.scheduled_execution_time)
     return requests or dg.SkipReason("no enabled hourly sync")

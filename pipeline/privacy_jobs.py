@@ -180,11 +180,19 @@ def erasure_complete(context: dg.OpExecutionContext, store: EventStoreResource) 
     context.log.info(f"erasure {req.id} completed, verified at {req.verified_at}")
 
 
-@dg.job(
-    description="Erase users/companies from the store, local files and every exported day, "
-    "then verify. Config: ops.privacy_start.config.request_id.",
-    tags={KIND_TAG: "erasure", **NO_RUN_RETRIES},
-    executor_def=dg.in_process_executor,
+def _request_job(kind: str, what: str) -> Any:
+    """`@dg.job` of one kind of privacy request: its steps in one process, and no run
+    retries by Dagster (a request's own attempts and lease take over a dead run)."""
+    return dg.job(
+        description=f"{what} Config: ops.privacy_start.config.request_id.",
+        tags={KIND_TAG: kind, **NO_RUN_RETRIES},
+        executor_def=dg.in_process_executor,
+    )
+
+
+@_request_job(
+    "erasure",
+    "Erase users/companies from the store, local files and every exported day, then verify.",
 )
 def erasure_job() -> None:
     done = privacy_start()
@@ -213,12 +221,7 @@ def access_export_write(
     context.log.info(f"access export {req.id}: {req.status}")
 
 
-@dg.job(
-    description="One user's or company's events and profile as CSV. "
-    "Config: ops.privacy_start.config.request_id.",
-    tags={KIND_TAG: "access_export", **NO_RUN_RETRIES},
-    executor_def=dg.in_process_executor,
-)
+@_request_job("access_export", "One user's or company's events and profile as CSV.")
 def access_export_job() -> None:
     access_export_write(after=privacy_start())
 

@@ -16,41 +16,32 @@ from pipeline.jobs import daily_sync_job, resync_job
 from pipeline.privacy_jobs import retention_job
 from pipeline.runs.sync_groups import sync_groups
 from pipeline.runs.tags import REASON_TAG
+from pipeline.runs.ticks import utc_schedule
 from resources import EventStoreResource
 
 
-@dg.schedule(
-    job=daily_sync_job,
-    cron_schedule="0 3 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="03:00 UTC: export the previous UTC day of every enabled sync, "
+@utc_schedule(
+    daily_sync_job,
+    "0 3 * * *",
+    "03:00 UTC: export the previous UTC day of every enabled sync, "
     "up to EVENTSYNC_SYNCS_PER_RUN syncs per run.",
 )
 def daily_sync_schedule(context: dg.ScheduleEvaluationContext, store: EventStoreResource):
-    scheduled = context.scheduled_execution_time
-    if scheduled is None:
-        raise dg.Failure("daily_sync_schedule needs a scheduled execution time")
-    day = (scheduled.date() - timedelta(days=1)).isoformat()
+    day = (context.scheduled_execution_time.date() - timedelta(days=1)).isoformat()
     syncs = list_syncs(store.engine(), enabled_only=True)
     if not syncs:
         return dg.SkipReason(f"no enabled sync to export for {day}")
     return [group.request(day) for group in sync_groups(syncs, load().syncs_per_run)]
 
 
-@dg.schedule(
-    job=resync_job,
-    cron_schedule="0 4 * * 1",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Mondays 04:00 UTC: re-export the days (<= 365 back) whose source "
+@utc_schedule(
+    resync_job,
+    "0 4 * * 1",
+    "Mondays 04:00 UTC: re-export the days (<= 365 back) whose source "
     "fingerprint changed since their export, and days with rows never exported.",
 )
 def weekly_resync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    scheduled = context.scheduled_execution_time
-    if scheduled is None:
-        raise dg.Failure("weekly_resync_schedule needs a scheduled execution time")
-    today = scheduled.date().isoformat()
+    today = context.scheduled_execution_time.date().isoformat()
     return dg.RunRequest(
         run_key=f"resync:{today}",
         run_config={"ops": {"plan_and_queue_resync": {"config": {"today": today}}}},

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from eventsync import audit
+from eventsync.access import Role
 from eventsync.accounts import members, passwords, throttle, workspace_auth
 from eventsync.accounts.members import Account
 from eventsync.accounts.oidc import Identity, SsoError
@@ -66,6 +67,30 @@ def audit_all(
             client_address=address,
             **kw,  # type: ignore[arg-type]
         )
+
+
+def join(
+    engine: Engine,
+    workspace_id: str,
+    account: Account,
+    role: Role | str,
+    action: str,
+    address: str | None,
+) -> None:
+    """Make the account a member with `role`, audited in that workspace as `action` (an
+    accepted invitation, a first SSO sign-in)."""
+    members.add_member(engine, workspace_id, account.id, role)
+    audit.record(
+        engine,
+        workspace_id,
+        "console",
+        account.id,
+        action,
+        actor_label=account.email,
+        target=account.email,
+        client_address=address,
+        detail={"role": str(role)},
+    )
 
 
 def _refused(engine: Engine, account: Account, address: str, reason: str) -> None:
@@ -127,17 +152,13 @@ def sso_account(
     if account is None:
         account = members.create_account(engine, email)
     if not is_member:
-        members.add_member(engine, config.workspace_id, account.id, config.sso_default_role)
-        audit.record(
+        join(
             engine,
             config.workspace_id,
-            "console",
-            account.id,
+            account,
+            config.sso_default_role,
             "team.joined_by_sso",
-            actor_label=account.email,
-            target=account.email,
-            client_address=address,
-            detail={"role": str(config.sso_default_role)},
+            address,
         )
     return account
 

@@ -216,6 +216,51 @@ def _list(engine: Any, caller: Caller, kind: RequestKind, limit: int) -> Privacy
     return PrivacyRequestList(requests=[_out(r) for r in reqs])
 
 
+def _request_routes(
+    path: str, kind: RequestKind, name: str, listing: str, status: str, retry: str
+) -> None:
+    """The list, status and retry routes of one kind of request (after its POST, so the
+    schema lists them in this order); `name` makes their operation ids."""
+
+    def list_requests(caller: PrivacyReader, engine: EngineDep, limit: Limit = 100) -> Any:
+        return _list(engine, caller, kind, limit)
+
+    def get_request(request_id: RequestId, caller: PrivacyReader, engine: EngineDep) -> Any:
+        return _out(_get(engine, caller, request_id, kind))
+
+    def retry_request(request_id: RequestId, caller: PrivacyWriter, engine: EngineDep) -> Any:
+        return _retry(engine, caller, request_id, kind)
+
+    router.add_api_route(
+        path,
+        list_requests,
+        methods=["GET"],
+        response_model=PrivacyRequestList,
+        summary=listing,
+        responses=responses(401, 403, 413, 422, 429),
+        name=f"list_{name}s",
+    )
+    router.add_api_route(
+        path + "/{request_id}",
+        get_request,
+        methods=["GET"],
+        response_model=PrivacyRequestOut,
+        summary=status,
+        responses=READ,
+        name=f"get_{name}",
+    )
+    router.add_api_route(
+        path + "/{request_id}/retry",
+        retry_request,
+        methods=["POST"],
+        status_code=202,
+        response_model=PrivacyRequestOut,
+        summary=retry,
+        responses=RETRY,
+        name=f"retry_{name}",
+    )
+
+
 @router.post(
     "/erasures",
     status_code=202,
@@ -228,35 +273,14 @@ def post_erasure(body: ErasureBody, caller: PrivacyWriter, engine: EngineDep) ->
     return _create(engine, caller, RequestKind.ERASURE, body.user_ids, body.company_ids)
 
 
-@router.get(
+_request_routes(
     "/erasures",
-    response_model=PrivacyRequestList,
-    summary="List erasure requests",
-    responses=responses(401, 403, 413, 422, 429),
+    RequestKind.ERASURE,
+    "erasure",
+    "List erasure requests",
+    "Erasure status",
+    "Retry a failed erasure, or one whose runner died (same request, new attempt)",
 )
-def list_erasures(caller: PrivacyReader, engine: EngineDep, limit: Limit = 100) -> Any:
-    return _list(engine, caller, RequestKind.ERASURE, limit)
-
-
-@router.get(
-    "/erasures/{request_id}",
-    response_model=PrivacyRequestOut,
-    summary="Erasure status",
-    responses=READ,
-)
-def get_erasure(request_id: RequestId, caller: PrivacyReader, engine: EngineDep) -> Any:
-    return _out(_get(engine, caller, request_id, RequestKind.ERASURE))
-
-
-@router.post(
-    "/erasures/{request_id}/retry",
-    status_code=202,
-    response_model=PrivacyRequestOut,
-    summary="Retry a failed erasure, or one whose runner died (same request, new attempt)",
-    responses=RETRY,
-)
-def retry_erasure(request_id: RequestId, caller: PrivacyWriter, engine: EngineDep) -> Any:
-    return _retry(engine, caller, request_id, RequestKind.ERASURE)
 
 
 @router.post(
@@ -273,55 +297,21 @@ def post_access_export(body: AccessExportBody, caller: PrivacyWriter, engine: En
     return _create(engine, caller, RequestKind.ACCESS_EXPORT, users, companies)
 
 
-@router.get(
+_request_routes(
     "/access-exports",
-    response_model=PrivacyRequestList,
-    summary="List access exports",
-    responses=responses(401, 403, 413, 422, 429),
+    RequestKind.ACCESS_EXPORT,
+    "access_export",
+    "List access exports",
+    "Access export status and location",
+    "Retry a failed access export",
 )
-def list_access_exports(caller: PrivacyReader, engine: EngineDep, limit: Limit = 100) -> Any:
-    return _list(engine, caller, RequestKind.ACCESS_EXPORT, limit)
 
 
-@router.get(
-    "/access-exports/{request_id}",
-    response_model=PrivacyRequestOut,
-    summary="Access export status and location",
-    responses=READ,
-)
-def get_access_export(request_id: RequestId, caller: PrivacyReader, engine: EngineDep) -> Any:
-    return _out(_get(engine, caller, request_id, RequestKind.ACCESS_EXPORT))
-
-
-@router.post(
-    "/access-exports/{request_id}/retry",
-    status_code=202,
-    response_model=PrivacyRequestOut,
-    summary="Retry a failed access export",
-    responses=RETRY,
-)
-def retry_access_export(request_id: RequestId, caller: PrivacyWriter, engine: EngineDep) -> Any:
-    return _retry(engine, caller, request_id, RequestKind.ACCESS_EXPORT)
-
-
-class UnsuppressBody(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"oneOf": [{"required": ["user_id"]}, {"required": ["company_id"]}]},
-    )
-
-    # Strings when given (null is refused): exactly one of the two.
-    user_id: IdStr = Field(default=None)  # type: ignore[assignment]
-    company_id: IdStr = Field(default=None)  # type: ignore[assignment]
+class UnsuppressBody(AccessExportBody):
+    # The one subject of AccessExportBody, and why.
     reason: str = Field(
         default="", max_length=500, description="Why (e.g. the consent), kept in the audit log."
     )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> UnsuppressBody:
-        if (self.user_id is None) == (self.company_id is None):
-            raise ValueError("give exactly one of user_id or company_id")
-        return self
 
 
 class UnsuppressOut(BaseModel):

@@ -52,6 +52,26 @@ def _run_now(request_id: str) -> Any:
     return runner.run_all(open_store(), request_id, cli_actor(), owner=lease.local_owner("cli"))
 
 
+def _request(
+    workspace_id: str,
+    kind: str,
+    users: list[str],
+    companies: list[str],
+    run_now: bool,
+    as_json: bool,
+) -> None:
+    """Store a request of the workspace (which must exist) and run it here with --now."""
+    from eventsync.privacy import request_store
+    from eventsync.workspaces import get_workspace
+
+    engine = open_store()
+    get_workspace(engine, workspace_id)
+    req = request_store.create_request(engine, workspace_id, kind, users, companies, cli_actor())
+    if run_now:
+        req = _run_now(req.id)
+    emit(req.to_dict(), as_json, _privacy_human)
+
+
 @privacy.command("erase")
 @click.option("--workspace", "workspace_id", required=True)
 @click.option("--user-id", "user_ids", multiple=True, help="Repeat for several users.")
@@ -66,17 +86,7 @@ def privacy_erase(
     as_json: bool,
 ) -> None:
     """Request the erasure of users and/or companies of a workspace."""
-    from eventsync.privacy import request_store
-    from eventsync.workspaces import get_workspace
-
-    engine = open_store()
-    get_workspace(engine, workspace_id)
-    req = request_store.create_request(
-        engine, workspace_id, "erasure", list(user_ids), list(company_ids), cli_actor()
-    )
-    if run_now:
-        req = _run_now(req.id)
-    emit(req.to_dict(), as_json, _privacy_human)
+    _request(workspace_id, "erasure", list(user_ids), list(company_ids), run_now, as_json)
 
 
 @privacy.command("export")
@@ -89,22 +99,9 @@ def privacy_export(
     workspace_id: str, user_id: str | None, company_id: str | None, run_now: bool, as_json: bool
 ) -> None:
     """Request one user's (or company's) events and profile as CSV."""
-    from eventsync.privacy import request_store
-    from eventsync.workspaces import get_workspace
-
-    engine = open_store()
-    get_workspace(engine, workspace_id)
-    req = request_store.create_request(
-        engine,
-        workspace_id,
-        "access_export",
-        [user_id] if user_id is not None else [],
-        [company_id] if company_id is not None else [],
-        cli_actor(),
-    )
-    if run_now:
-        req = _run_now(req.id)
-    emit(req.to_dict(), as_json, _privacy_human)
+    users = [user_id] if user_id is not None else []
+    companies = [company_id] if company_id is not None else []
+    _request(workspace_id, "access_export", users, companies, run_now, as_json)
 
 
 @privacy.command("status")

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from eventsync import access, audit, settings
 from eventsync.access import Permission, Role
-from eventsync.accounts import members, sessions, signin, workspace_auth
+from eventsync.accounts import members, passwords, sessions, signin, workspace_auth
 from eventsync.accounts.members import Account, Membership
 from eventsync.accounts.sessions import Session
 from eventsync.client_address import of_scope
@@ -31,6 +31,7 @@ from eventsync.console import nav
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["password_min_length"] = passwords.MIN_LENGTH
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Pages a signed-in account that must first choose a new password may still open.
 PASSWORD_CHANGE_PATHS = ("/account/password", "/logout")

@@ -270,19 +270,20 @@ class _DayGenerator:
             label_id = 100 + [n for n, _ in LABELED_NAMES].index(name)
             return name, {"label_id": label_id, "element": "button"}, None
         if etype == "flow_interaction":
-            flow_id = rng.choice(list(FLOWS))
-            state = rng.choices(self.flow_states, cum_weights=self.flow_cum)[0]
-            props = {"flow_id": flow_id, "flow_title": FLOWS[flow_id]}
-            if state == "STEP_SEEN":
-                props["step"] = rng.randint(1, 5)
-            return f"flow:{flow_id}:{state}", props, None
+            return _guide(
+                rng, "flow", FLOWS, self.flow_states, self.flow_cum, "STEP_SEEN", "step", 5
+            )
         if etype == "checklist_interaction":
-            cid = rng.choice(list(CHECKLISTS))
-            state = rng.choices(self.check_states, cum_weights=self.check_cum)[0]
-            props = {"checklist_id": cid, "checklist_title": CHECKLISTS[cid]}
-            if state == "TASK_COMPLETED":
-                props["task"] = rng.randint(1, 6)
-            return f"checklist:{cid}:{state}", props, None
+            return _guide(
+                rng,
+                "checklist",
+                CHECKLISTS,
+                self.check_states,
+                self.check_cum,
+                "TASK_COMPLETED",
+                "task",
+                6,
+            )
         if etype == "nps_response":
             score = rng.choices(range(11), weights=NPS_WEIGHTS)[0]
             props = {"survey_id": 3}
@@ -528,3 +529,23 @@ def seed_demo(
         seconds=round(time.perf_counter() - started, 3),
     )
     return result
+
+
+def _guide(
+    rng: random.Random,
+    kind: str,
+    guides: dict,
+    states: list[str],
+    cum: list[float],
+    progress_state: str,
+    progress_key: str,
+    most: int,
+) -> tuple[str, dict, None]:
+    """An interaction with a flow or checklist: `<kind>:<id>:<state>`, with how far the
+    user got (1..most) when the state is `progress_state`."""
+    gid = rng.choice(list(guides))
+    state = rng.choices(states, cum_weights=cum)[0]
+    props = {f"{kind}_id": gid, f"{kind}_title": guides[gid]}
+    if state == progress_state:
+        props[progress_key] = rng.randint(1, most)
+    return f"{kind}:{gid}:{state}", props, None

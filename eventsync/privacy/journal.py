@@ -56,6 +56,7 @@ from eventsync.store.schema import (
     company_profiles,
     erasure_journal_applied,
     events,
+    suppression_key,
     suppressions,
     syncs,
     user_profiles,
@@ -259,11 +260,7 @@ def _apply(engine: Engine, entry: Entry) -> None:
             added = 0
             for kind, digest in entry.subjects:
                 row = conn.execute(
-                    select(suppressions.c.subject_hash).where(
-                        suppressions.c.workspace_id == ws,
-                        suppressions.c.subject_type == kind,
-                        suppressions.c.subject_hash == digest,
-                    )
+                    select(suppressions.c.subject_hash).where(suppression_key(ws, kind, digest))
                 ).first()
                 if row is None:
                     conn.execute(
@@ -285,13 +282,7 @@ def _apply(engine: Engine, entry: Entry) -> None:
             detail |= {"subjects_suppressed": added, **purged}
         else:
             for kind, digest in entry.subjects:
-                conn.execute(
-                    delete(suppressions).where(
-                        suppressions.c.workspace_id == ws,
-                        suppressions.c.subject_type == kind,
-                        suppressions.c.subject_hash == digest,
-                    )
-                )
+                conn.execute(delete(suppressions).where(suppression_key(ws, kind, digest)))
         record_applied(conn, entry, source="journal")
         # The audit row names the request and the entry, never the person.
         audit(conn, ws, entry.request_id, ACTOR, f"journal_reapplied_{entry.op}", detail)

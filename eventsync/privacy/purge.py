@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy import Column, Connection, Engine, delete, func, or_, select, update
 
 from eventsync.privacy.request_store import PrivacyRequest
 from eventsync.store.locks import subject_gate
@@ -39,6 +39,18 @@ def purge_store(conn: Connection, req: PrivacyRequest) -> dict[str, int]:
     return purge_subjects(conn, req.workspace_id, req.user_ids, req.company_ids)
 
 
+def _delete_profiles(conn: Connection, id_column: Column, ws: str, ids: list[str]) -> int:
+    """Delete the profiles of the workspace whose id (`id_column` of its table) is one of
+    `ids`, a chunk at a time; the rows removed."""
+    table = id_column.table
+    removed = 0
+    for chunk in chunks(ids):
+        removed += conn.execute(
+            delete(table).where(table.c.workspace_id == ws, id_column.in_(chunk))
+        ).rowcount
+    return removed
+
+
 def purge_subjects(
     conn: Connection, ws: str, user_ids: list[str], company_ids: list[str]
 ) -> dict[str, int]:
@@ -47,21 +59,10 @@ def purge_subjects(
     cond = subject_filter(events, user_ids, company_ids)
     if cond is not None:
         ev = conn.execute(delete(events).where(events.c.workspace_id == ws, cond)).rowcount
-    up = 0
-    for chunk in chunks(user_ids):
-        up += conn.execute(
-            delete(user_profiles).where(
-                user_profiles.c.workspace_id == ws, user_profiles.c.user_id.in_(chunk)
-            )
-        ).rowcount
-    cp = 0
+    up = _delete_profiles(conn, user_profiles.c.user_id, ws, user_ids)
+    cp = _delete_profiles(conn, company_profiles.c.company_id, ws, company_ids)
     unlinked = 0
     for chunk in chunks(company_ids):
-        cp += conn.execute(
-            delete(company_profiles).where(
-                company_profiles.c.workspace_id == ws, company_profiles.c.company_id.in_(chunk)
-            )
-        ).rowcount
         # Other users' profiles keep no reference to an erased company.
         unlinked += conn.execute(
             update(user_profiles)

@@ -30,7 +30,7 @@ from eventsync.privacy.request_store import audit
 from eventsync.pseudonyms import hasher, key_id, subject_hash
 from eventsync.store import subject_key
 from eventsync.store.locks import subject_gate
-from eventsync.store.schema import suppressions
+from eventsync.store.schema import suppression_key, suppressions
 
 SUBJECT_ERASED = "subject erased"
 _CHUNK = 500
@@ -171,11 +171,7 @@ def lift(
     digest = subject_hash(workspace_id, kind, subject_id)
     with subject_gate(engine, workspace_id, exclusive=True) as conn:
         row = conn.execute(
-            select(suppressions.c.request_id).where(
-                suppressions.c.workspace_id == workspace_id,
-                suppressions.c.subject_type == kind,
-                suppressions.c.subject_hash == digest,
-            )
+            select(suppressions.c.request_id).where(suppression_key(workspace_id, kind, digest))
         ).first()
         if row is None:
             raise NotFound(f"this {kind} is not on the suppression list of the workspace")
@@ -184,13 +180,7 @@ def lift(
         entry = journal.new_entry(journal.LIFT, workspace_id, row.request_id, [(kind, digest)])
         journal.append(entry)
         journal.record_applied(conn, entry)
-        conn.execute(
-            delete(suppressions).where(
-                suppressions.c.workspace_id == workspace_id,
-                suppressions.c.subject_type == kind,
-                suppressions.c.subject_hash == digest,
-            )
-        )
+        conn.execute(delete(suppressions).where(suppression_key(workspace_id, kind, digest)))
         lifted_at = now_iso()
         # The audit log names requests, not people: the subject by its keyed hash (whoever
         # holds the key can check an id against it), the erasure and the reason.

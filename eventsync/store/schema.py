@@ -28,7 +28,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from eventsync.event_limits import LIMITS
 from eventsync.keys import DEFAULT_SCOPES
@@ -232,6 +234,13 @@ suppressions = Table(
     Column("created_at", String(32), nullable=False),
     PrimaryKeyConstraint("workspace_id", "subject_type", "subject_hash"),
 )
+
+
+def suppression_key(workspace_id: str, kind: str, digest: str) -> ColumnElement[bool]:
+    """The row of one subject (by its keyed hash) on a workspace's suppression list."""
+    c = suppressions.c
+    return and_(c.workspace_id == workspace_id, c.subject_type == kind, c.subject_hash == digest)
+
 
 # The erasure journal's entries this store has applied (eventsync/privacy/journal.py):
 # an entry of the journal missing here -- the store was restored from a backup taken

@@ -255,6 +255,23 @@ class DayStatus:
         return asdict(self)
 
 
+def _day_status(r: Any) -> DayStatus:
+    """A ledger row as a day's status; a day so far (an hourly sync's partial export)
+    says so, with the cut-off it holds."""
+    partial = r.partial_through is not None
+    return DayStatus(
+        r.day,
+        "partial" if partial and r.status == "exported" else r.status,
+        r.rows,
+        r.quarantined,
+        r.bytes,
+        r.export_id or None,
+        r.exported_at,
+        r.error,
+        instant(r.partial_through) if partial else None,
+    )
+
+
 MAX_DAYS = MAX_BACKFILL_DAYS + 1  # days of one day_statuses answer
 
 
@@ -287,20 +304,7 @@ def day_statuses(engine: Engine, sync: Sync, first: str, last: str) -> list[DayS
         if r is None:
             out.append(DayStatus(key, "not exported", None, None, None, None, None, None))
         else:
-            partial = r.partial_through is not None
-            out.append(
-                DayStatus(
-                    key,
-                    "partial" if partial and r.status == "exported" else r.status,
-                    r.rows,
-                    r.quarantined,
-                    r.bytes,
-                    r.export_id or None,
-                    r.exported_at,
-                    r.error,
-                    instant(r.partial_through) if partial else None,
-                )
-            )
+            out.append(_day_status(r))
         day -= timedelta(days=1)
     return out
 
@@ -332,16 +336,4 @@ def failing_days(engine: Engine, sync_id: str, limit: int = 5) -> list[DayStatus
             .order_by(cols.day.desc())
             .limit(limit)
         ).all()
-    return [
-        DayStatus(
-            r.day,
-            r.status,
-            r.rows,
-            r.quarantined,
-            r.bytes,
-            r.export_id or None,
-            r.exported_at,
-            r.error,
-        )
-        for r in rows
-    ]
+    return [_day_status(r) for r in rows]

@@ -77,10 +77,9 @@ def test_a_day_above_the_invalid_limit_fails_alone_and_the_batch_exports_the_res
     assert partition_status(instance, "events_daily") == (set(DAYS), set())
     # Per-date check verdicts (one Dagster verdict per date, not one per batch), naming
     # the sync.
-    valid_share = check_verdicts(instance, "valid_share")
-    assert {k for k, (passed, _) in valid_share.items() if not passed} == {BAD}
-    assert valid_share[BAD][1] == f"1 of 1 syncs above the invalid limit: {sync.id}"
-    assert all(passed for passed, _ in check_verdicts(instance, "unique_event_ids").values())
+    valid = check_verdicts(instance, "sync_days_valid")
+    assert {k for k, (passed, _) in valid.items() if not passed} == {BAD}
+    assert valid[BAD][1] == f"1 of 1 syncs above the invalid limit: {sync.id}"
     exported_check = check_verdicts(instance, "syncs_exported", "events_export")
     assert {k for k, (passed, _) in exported_check.items() if not passed} == {BAD}
     # The sync-day's own reason on its date's timeline.
@@ -236,9 +235,9 @@ def test_one_syncs_bad_day_fails_alone_and_its_date_still_exports_the_others(
         "files": 1,
     }
     assert by_sync[bad.id] == {"outcome": "blocked", "rows_valid": 40, "rows_quarantined": 10}
-    valid_share = check_verdicts(instance, "valid_share")
-    assert valid_share[BAD] == (False, f"1 of 2 syncs above the invalid limit: {bad.id}")
-    assert valid_share[DAYS[0]] == (True, "all 2 syncs of the date pass")
+    valid = check_verdicts(instance, "sync_days_valid")
+    assert valid[BAD] == (False, f"1 of 2 syncs above the invalid limit: {bad.id}")
+    assert valid[DAYS[0]] == (True, "all 2 syncs of the date pass")
     # The ledger per sync and day, as `eventsync sync status` and the API read it.
     assert sync_status(engine, get_sync(engine, bad.id)).failed_days == 1
     assert sync_status(engine, get_sync(engine, good.id)).failed_days == 0

@@ -37,14 +37,15 @@ def test_a_day_that_fails_its_blocking_check_is_not_exported(engine, instance, r
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
-    assert not evals["valid_share"].passed
-    assert evals["valid_share"].partition == DAY
-    assert evals["valid_share"].description == (f"1 of 1 syncs above the invalid limit: {sync.id}")
-    assert evals["valid_share"].metadata["by_sync"].value == {sync.id: 0.2}
-    assert evals["valid_share"].metadata["failed_syncs"].value == [sync.id]
-    assert evals["unique_event_ids"].passed
-    assert not evals["no_quarantined_rows"].passed
-    assert evals["no_quarantined_rows"].severity == dg.AssetCheckSeverity.WARN
+    valid = evals["sync_days_valid"]
+    assert (valid.passed, valid.partition, valid.severity) == (
+        False,
+        DAY,
+        dg.AssetCheckSeverity.ERROR,
+    )
+    assert valid.description == f"1 of 1 syncs above the invalid limit: {sync.id}"
+    assert valid.metadata["by_sync"].value[sync.id]["invalid_share"] == 0.2
+    assert valid.metadata["failed_syncs"].value == {sync.id: ["invalid_share"]}
     mats = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("events_export")), limit=1
     ).records

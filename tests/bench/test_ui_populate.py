@@ -95,3 +95,17 @@ def test_the_products_runs_carry_its_syncs_exported_check_per_date(pg_instance) 
     failed = {s for s in syncs if ui_populate.fails(DAY, s)}
     assert failed  # 2 of these 120 syncs fail on DAY
     assert {s for v in verdicts for s in v.metadata["failed"].value} == failed
+    # The daily asset's one check, as the product names it, per run.
+    daily = dg.AssetCheckKey(dg.AssetKey("events_daily"), "sync_days_valid")
+    assert daily in defs.resolve_asset_graph().asset_check_keys
+    records = pg_instance.event_log_storage.get_asset_check_execution_history(daily, limit=10)
+    assert len(records) == 3
+    blocked = {
+        s
+        for r in records
+        for s, rules in r.event.dagster_event.event_specific_data.metadata[
+            "failed_syncs"
+        ].value.items()
+        if rules == ["invalid_share"]
+    }
+    assert blocked == failed

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from eventsync import audit, settings
+from eventsync import settings
 from eventsync.accounts import (
     mail,
     members,
@@ -417,17 +417,13 @@ def invitation_post(
         raise web.PageError(404, "Invitation expired", "This invitation was just used.")
     if account is None:
         account = members.create_account(db, found.email or "", password)
-    members.add_member(db, found.workspace_id or "", account.id, found.role or "viewer")
-    audit.record(
+    signin.join(
         db,
         found.workspace_id or "",
-        "console",
-        account.id,
+        account,
+        found.role or "viewer",
         "team.invitation_accepted",
-        actor_label=account.email,
-        target=account.email,
-        client_address=address,
-        detail={"role": found.role},
+        address,
     )
     target = web.url(request, "workspace_home", workspace_id=found.workspace_id)
     return _signed_in_response(request, account, signin.PASSWORD, None, target)

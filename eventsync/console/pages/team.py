@@ -41,6 +41,13 @@ def _page(ctx: Ctx, status: int = 200, **extra: object) -> Response:
     )
 
 
+def _to_team(request: Request, ctx: Ctx, msg: str) -> Response:
+    """Back to the team page, saying what was done."""
+    return web.redirect(
+        request, web.url(request, "team", {"msg": msg}, workspace_id=ctx.workspace_id)
+    )
+
+
 @router.get("/w/{workspace_id}/team", name="team")
 def team_page(ctx: Ctx = require(Permission.TEAM_READ)) -> Response:
     return _page(ctx)
@@ -88,9 +95,7 @@ def invite(
         f"{ctx.membership.workspace_name} as {new_role.label}.\n\nAccept here (the link works "
         f"once, for 7 days):\n{link}\n",
     )
-    return web.redirect(
-        request, web.url(request, "team", {"msg": "invited"}, workspace_id=ctx.workspace_id)
-    )
+    return _to_team(request, ctx, "invited")
 
 
 @router.post("/w/{workspace_id}/team/invitations/revoke", name="revoke_invitation")
@@ -101,10 +106,7 @@ def revoke_invitation(
     if found is None:
         raise web.PageError(404, "Not found", "No such pending invitation.")
     ctx.audit("team.invitation_revoked", target=found.email, role=found.role)
-    return web.redirect(
-        request,
-        web.url(request, "team", {"msg": "invitation_revoked"}, workspace_id=ctx.workspace_id),
-    )
+    return _to_team(request, ctx, "invitation_revoked")
 
 
 @router.post("/w/{workspace_id}/team/members/{account_id}/role", name="change_role")
@@ -119,9 +121,7 @@ def change_role(
         return _page(ctx, status=403 if isinstance(exc, Forbidden) else 409, team_error=str(exc))
     target = members.get_account(ctx.engine, account_id).email
     ctx.audit("team.role_changed", target=target, old=str(old), new=str(new))
-    return web.redirect(
-        request, web.url(request, "team", {"msg": "role_changed"}, workspace_id=ctx.workspace_id)
-    )
+    return _to_team(request, ctx, "role_changed")
 
 
 @router.post("/w/{workspace_id}/team/members/{account_id}/remove", name="remove_member")
@@ -138,9 +138,7 @@ def remove_member(
     ctx.audit("team.member_removed", target=target, role=str(old))
     if account_id == ctx.account.id:
         return web.redirect(request, web.url(request, "home"))
-    return web.redirect(
-        request, web.url(request, "team", {"msg": "removed"}, workspace_id=ctx.workspace_id)
-    )
+    return _to_team(request, ctx, "removed")
 
 
 @router.post("/w/{workspace_id}/team/mfa", name="set_mfa_required")
@@ -150,9 +148,7 @@ def set_mfa_required(
     required = mfa_required == "on"
     workspace_auth.set_mfa_required(ctx.engine, ctx.workspace_id, required)
     ctx.audit("workspace.mfa_required", required=required)
-    return web.redirect(
-        request, web.url(request, "team", {"msg": "mfa_saved"}, workspace_id=ctx.workspace_id)
-    )
+    return _to_team(request, ctx, "mfa_saved")
 
 
 @router.post("/w/{workspace_id}/team/sso", name="set_sso")
@@ -197,6 +193,4 @@ def set_sso(
         default_role=str(saved.sso_default_role),
         required=saved.sso_required,
     )
-    return web.redirect(
-        request, web.url(request, "team", {"msg": "sso_saved"}, workspace_id=ctx.workspace_id)
-    )
+    return _to_team(request, ctx, "sso_saved")

@@ -61,13 +61,7 @@ def upload(
     created = dest.call("multipart upload start", key, create)
     upload_id = str((created or {}).get("UploadId") or "")
     if not upload_id:
-        raise DestinationError(
-            f"sync {dest.sync_id}: S3 bucket {dest.bucket!r} answered CreateMultipartUpload "
-            f"of {dest.where(key)} without an UploadId (refused)",
-            sync_id=dest.sync_id,
-            bucket=dest.bucket,
-            key=key,
-        )
+        raise _answered_without(dest, key, "CreateMultipartUpload", "an UploadId")
     if created_attempts > 1:
         _abort_strays(dest, full, keep=upload_id)
     try:
@@ -84,6 +78,17 @@ def upload(
     except DestinationError as err:
         raise dest.not_applied(err, full) from None
     return written
+
+
+def _answered_without(dest: S3Destination, key: str, what: str, lacking: str) -> DestinationError:
+    """A bucket's answer that lacks what the upload needs next: refused, not retried."""
+    return DestinationError(
+        f"sync {dest.sync_id}: S3 bucket {dest.bucket!r} answered {what} of "
+        f"{dest.where(key)} without {lacking} (refused)",
+        sync_id=dest.sync_id,
+        bucket=dest.bucket,
+        key=key,
+    )
 
 
 def _upload_parts(
@@ -123,13 +128,7 @@ def _upload_parts(
             dest.verify(f"UploadPart {number}", full, resp, required=False)
             etag = resp.get("ETag")
             if not etag:
-                raise DestinationError(
-                    f"sync {dest.sync_id}: S3 bucket {dest.bucket!r} answered part {number} of "
-                    f"{dest.where(key)} without an ETag (refused)",
-                    sync_id=dest.sync_id,
-                    bucket=dest.bucket,
-                    key=key,
-                )
+                raise _answered_without(dest, key, f"part {number}", "an ETag")
             parts.append({"ETag": str(etag), "PartNumber": number})
     return parts
 
