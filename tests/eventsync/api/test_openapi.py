@@ -78,6 +78,7 @@ def _seeded_config(engine: Engine, es_home: Path, workspace_id: str) -> tuple[st
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 190-220 s alone; 300 s beside a loaded make test on 2 cores
 def test_schemathesis_finds_no_failure(engine: Engine, es_home: Path) -> None:
     workspace = create_workspace(engine, "schemathesis")
     # Every scope, syncs:write too (not a default one): POST and PATCH /v1/syncs reached.
@@ -112,7 +113,7 @@ def test_schemathesis_finds_no_failure(engine: Engine, es_home: Path) -> None:
             ],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=840,
             cwd=es_home,
         )
     out = run.stdout + run.stderr
