@@ -216,6 +216,18 @@ def _list(engine: Any, caller: Caller, kind: RequestKind, limit: int) -> Privacy
     return PrivacyRequestList(requests=[_out(r) for r in reqs])
 
 
+def _post_request(path: str, summary: str) -> Any:
+    """The POST route that stores a new request of one kind (202: it runs shortly)."""
+    return router.post(
+        path,
+        status_code=202,
+        response_model=PrivacyRequestOut,
+        summary=summary,
+        description=_POST_DOC,
+        responses=WRITE,
+    )
+
+
 def _request_routes(
     path: str, kind: RequestKind, name: str, listing: str, status: str, retry: str
 ) -> None:
@@ -261,14 +273,7 @@ def _request_routes(
     )
 
 
-@router.post(
-    "/erasures",
-    status_code=202,
-    response_model=PrivacyRequestOut,
-    summary="Erase users and/or companies",
-    description=_POST_DOC,
-    responses=WRITE,
-)
+@_post_request("/erasures", "Erase users and/or companies")
 def post_erasure(body: ErasureBody, caller: PrivacyWriter, engine: EngineDep) -> Any:
     return _create(engine, caller, RequestKind.ERASURE, body.user_ids, body.company_ids)
 
@@ -283,14 +288,7 @@ _request_routes(
 )
 
 
-@router.post(
-    "/access-exports",
-    status_code=202,
-    response_model=PrivacyRequestOut,
-    summary="Export one user's or company's data as CSV",
-    description=_POST_DOC,
-    responses=WRITE,
-)
+@_post_request("/access-exports", "Export one user's or company's data as CSV")
 def post_access_export(body: AccessExportBody, caller: PrivacyWriter, engine: EngineDep) -> Any:
     users = [body.user_id] if body.user_id is not None else []
     companies = [body.company_id] if body.company_id is not None else []
