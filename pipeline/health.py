@@ -16,7 +16,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from eventsync.ops.alerts import Incident
-from pipeline.runs.run_health import STUCK_AFTER_SECONDS, first_run_id, run_problems
+from pipeline.runs.run_health import STUCK_AFTER_SECONDS, run_problems
 
 # The daemon writes a heartbeat every 30 s; one older than this is a dead or hung daemon
 # (the documented liveness check uses the same 30 + 25 s).
@@ -125,8 +125,7 @@ def dagster_incidents(
             )
     problems = run_problems(instance, None, now)
     for run_id in problems.failed_infrastructure:
-        run = instance.get_run_by_id(run_id)
-        root = first_run_id(run) if run else run_id
+        root = problems.first_runs.get(run_id, run_id)
         found.append(
             Incident(
                 f"run_lost:{root}",

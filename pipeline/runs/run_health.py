@@ -31,13 +31,17 @@ class RunProblems:
     in_progress: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     failed_infrastructure: list[str] = field(default_factory=list)
+    # Each failed run above -> the first run of its chain of retries (an incident's key).
+    first_runs: dict[str, str] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
         return not (self.stuck or self.failed_infrastructure)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "healthy": self.healthy}
+        data = asdict(self)
+        del data["first_runs"]
+        return {**data, "healthy": self.healthy}
 
 
 def _last_event_time(instance: dg.DagsterInstance, run_id: str) -> float | None:
@@ -109,6 +113,7 @@ def run_problems(
         if first_run_id(run) in retried_ok or _work_done(instance, run):
             continue
         problems.failed_infrastructure.append(run.run_id)
+        problems.first_runs[run.run_id] = first_run_id(run)
     return problems
 
 

@@ -48,6 +48,8 @@ def test_stuck_and_lost_runs_are_reported_step_failures_are_not(
     now = run_problems(instance, "sync_a")
     assert now.in_progress == [silent.run_id] and now.stuck == []
     assert now.failed_infrastructure == [lost.run_id] and not now.healthy
+    assert now.first_runs == {lost.run_id: lost.run_id}  # no retry: its own chain
+    assert "first_runs" not in now.to_dict()  # what `sync status` prints is unchanged
     later = run_problems(instance, "sync_a", now=time.time() + 3600)
     assert later.stuck == [silent.run_id]
     # Deployment-wide: every export run, whichever syncs it holds.
