@@ -147,10 +147,6 @@ class Rule:
     measure: Callable[[SyncDay], float | int]
 
 
-def _blocked(s: SyncDay) -> bool:
-    return s.too_invalid or (s.staged and s.duplicate_ids > 0)
-
-
 RULES = (
     Rule(
         "invalid_share",
@@ -169,11 +165,16 @@ RULES = (
     Rule(  # a warning about the sync-days not blocked already
         "rows_quarantined",
         False,
-        lambda s: s.staged and s.rows_quarantined > 0 and not _blocked(s),
+        lambda s: s.staged and s.rows_quarantined > 0 and not _blocks(s),
         "with quarantined rows (not blocked)",
         lambda s: s.rows_quarantined,
     ),
 )
+
+
+def _blocks(s: SyncDay) -> bool:
+    """Whether the sync-day breaks a blocking rule (staging blocked it for that)."""
+    return any(rule.breaks(s) for rule in RULES if rule.blocks)
 
 
 def _metadata(broken: dict[Rule, list[SyncDay]], staged: int) -> dict:
@@ -196,13 +197,14 @@ def _metadata(broken: dict[Rule, list[SyncDay]], staged: int) -> dict:
             {sid: {r.key: r.measure(s) for r in RULES} for sid, s in named.items()}
         ),
     }
-    for rule in RULES:
-        metadata[f"syncs_{rule.key}"] = len(broken[rule])
+    of = {rule.key: syncs for rule, syncs in broken.items()}
+    for key, syncs in of.items():
+        metadata[f"syncs_{key}"] = len(syncs)
     metadata["max_invalid_share_seen"] = max(
-        (round(s.invalid_share, 6) for s in broken[RULES[0]]), default=0.0
+        (round(s.invalid_share, 6) for s in of["invalid_share"]), default=0.0
     )
-    metadata["duplicate_ids"] = sum(s.duplicate_ids for s in broken[RULES[1]])
-    metadata["rows_quarantined"] = sum(s.rows_quarantined for s in broken[RULES[2]])
+    metadata["duplicate_ids"] = sum(s.duplicate_ids for s in of["duplicate_ids"])
+    metadata["rows_quarantined"] = sum(s.rows_quarantined for s in of["rows_quarantined"])
     return metadata
 
 
