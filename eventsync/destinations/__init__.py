@@ -13,6 +13,7 @@ region, project, sizes) are configuration.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,32 +121,54 @@ class DestinationSettings:
         )
 
 
-def _boto_session(settings: DestinationSettings) -> Any:
-    import boto3
+@functools.cache
+def _service_models() -> Any:
+    """botocore's loader of the service models, shared by every session: a new session
+    would parse the S3 model again, ~0.1 s of CPU for each client opened (0.135 s against
+    0.015 s per client measured on the 2-core machine). It only reads botocore's data
+    files; each session keeps its own credentials and configuration."""
+    import botocore.loaders
 
-    return boto3.session.Session(
-        profile_name=settings.aws_profile,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        aws_session_token=settings.aws_session_token,
-        region_name=settings.region,
-    )
+    return botocore.loaders.create_loader()
+
+
+def _core_session(region: str | None, profile: str | None = None) -> Any:
+    """A botocore session (boto3's `Session` would append to the shared loader's search
+    path each time: only low-level clients are used, so none is needed)."""
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.register_component("data_loader", _service_models())
+    if profile is not None:
+        core.set_config_variable("profile", profile)
+    if region is not None:
+        core.set_config_variable("region", region)
+    return core
+
+
+def _boto_session(settings: DestinationSettings) -> Any:
+    core = _core_session(settings.region, settings.aws_profile)
+    if settings.aws_access_key_id or settings.aws_secret_access_key or settings.aws_session_token:
+        core.set_credentials(
+            settings.aws_access_key_id,
+            settings.aws_secret_access_key,
+            settings.aws_session_token,
+        )
+    return core
 
 
 def assumed_role_session(
     settings: DestinationSettings, role_arn: str, external_id: str | None, sync_id: str
 ) -> Any:
-    """A boto3 session whose credentials come from STS AssumeRole (with the sync's
+    """A botocore session whose credentials come from STS AssumeRole (with the sync's
     external id) and refresh themselves before they expire."""
-    import boto3
-    import botocore.session
     from botocore.config import Config
     from botocore.credentials import RefreshableCredentials
     from botocore.exceptions import BotoCoreError, ClientError
 
     from eventsync.destinations.s3.s3_errors import is_transient
 
-    sts = _boto_session(settings).client(
+    sts = _boto_session(settings).create_client(
         "sts",
         endpoint_url=settings.sts_endpoint_url or settings.s3_endpoint_url,
         region_name=settings.region,
@@ -181,9 +204,9 @@ def assumed_role_session(
     credentials = RefreshableCredentials.create_from_metadata(
         metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
     )
-    core = botocore.session.get_session()
+    core = _core_session(settings.region)
     core._credentials = credentials  # the documented way boto3 has no public setter for
-    return boto3.session.Session(botocore_session=core, region_name=settings.region)
+    return core
 
 
 def s3_client(settings: DestinationSettings, options: dict[str, Any], sync_id: str) -> Any:
@@ -203,7 +226,7 @@ def s3_client(settings: DestinationSettings, options: dict[str, Any], sync_id: s
         read_timeout=settings.read_timeout,
         s3={"addressing_style": "path"} if settings.s3_endpoint_url else None,
     )
-    return session.client(
+    return session.create_client(
         "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.region, config=config
     )
 
