@@ -16,7 +16,7 @@ from pipeline.jobs import daily_sync_job, resync_job
 from pipeline.privacy_jobs import retention_job
 from pipeline.runs.sync_groups import sync_groups
 from pipeline.runs.tags import REASON_TAG
-from pipeline.runs.ticks import utc_schedule
+from pipeline.runs.ticks import UTC_RUNNING, utc_schedule
 from resources import EventStoreResource
 
 
@@ -53,7 +53,6 @@ retention_schedule = dg.ScheduleDefinition(
     name="retention_schedule",
     job=retention_job,
     cron_schedule="30 4 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
     description="04:30 UTC daily: delete events older than each workspace's retention days.",
+    **UTC_RUNNING,
 )

@@ -110,10 +110,11 @@ def run_problems(
         run = record.dagster_run
         if run.tags.get(RUN_FAILURE_REASON_TAG, "") == STEP_FAILURE:
             continue  # a day's own failure: the ledger says which and why
-        if first_run_id(run) in retried_ok or _work_done(instance, run):
+        first = first_run_id(run)
+        if first in retried_ok or _work_done(instance, run):
             continue
         problems.failed_infrastructure.append(run.run_id)
-        problems.first_runs[run.run_id] = first_run_id(run)
+        problems.first_runs[run.run_id] = first
     return problems
 
 

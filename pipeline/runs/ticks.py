@@ -10,13 +10,13 @@ from typing import Any
 
 import dagster as dg
 
+# The arguments every schedule of eventsync takes (decorated or a ScheduleDefinition).
+UTC_RUNNING: dict[str, Any] = {
+    "execution_timezone": "UTC",
+    "default_status": dg.DefaultScheduleStatus.RUNNING,
+}
+
 
 def utc_schedule(job: Any, cron_schedule: str, description: str) -> Callable[..., Any]:
     """`@dg.schedule` of `job` on UTC, running by default."""
-    return dg.schedule(
-        job=job,
-        cron_schedule=cron_schedule,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=description,
-    )
+    return dg.schedule(job=job, cron_schedule=cron_schedule, description=description, **UTC_RUNNING)

@@ -33,3 +33,13 @@ def test_a_tick_names_its_scheduled_day_not_the_clocks() -> None:
     at = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
     context = dg.build_schedule_context(scheduled_execution_time=at)
     assert _daily(context).run_key == "2026-03-01"
+
+
+def test_every_schedule_of_the_code_location_is_on_utc_and_running() -> None:
+    from pipeline.definitions import defs
+
+    schedules = list(defs.schedules or [])
+    assert {s.name for s in schedules} >= {"daily_sync_schedule", "retention_schedule"}
+    for schedule in schedules:
+        assert schedule.execution_timezone == "UTC", schedule.name
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING, schedule.name
