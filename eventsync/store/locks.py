@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, unique
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from eventsync.errors import EventsyncError
 from eventsync.settings import data_root
@@ -267,7 +267,12 @@ class _HeldLock:
                 try:
                     self._reassert()
                 except LockLost as exc:
-                    self.lost = exc
+                    if isinstance(exc.__cause__, DBAPIError):
+                        # The store dropped or refused the new connection too: not a
+                        # loss yet. The next tick (or the holder's check) tries again.
+                        log.warning("%s: could not be re-asserted (%s)", self.what, exc)
+                        continue
+                    self.lost = exc  # another run holds it now
                     log.warning("%s", exc)
                     return
                 except Exception as exc:  # the store is down: the holder's check tells
@@ -285,8 +290,8 @@ class _HeldLock:
                 self.conn.rollback()
             if held:
                 return False
-        except DBAPIError:
-            pass  # the connection is gone, and the lock with it
+        except SQLAlchemyError:
+            pass  # the connection is gone (or a failed re-take discarded it): the lock too
         _discard(self.conn)
         try:
             conn = self.engine.connect()

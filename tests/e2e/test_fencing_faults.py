@@ -36,7 +36,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.pool import NullPool
@@ -386,6 +386,8 @@ def test_an_erasure_completes_through_a_drop_of_every_store_connection_anywhere(
     export_point=st.sampled_from(REEXPORT_POINTS),
     erasure_drop=st.sampled_from([None, *REWRITE_POINTS]),
 )
+# Once flaky: the erasure dropped the watcher's re-take of the partition lock too.
+@example(reexport=True, export_point="export.indexed", erasure_drop="rewrite.fenced")
 def test_an_erasure_while_an_export_lost_its_locks_is_never_undone(
     make_scene: Callable[[], Scene], reexport: bool, export_point: str, erasure_drop: str | None
 ):

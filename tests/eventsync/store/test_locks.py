@@ -1,14 +1,24 @@
 """Every kind of advisory lock has its own namespace: holding one never blocks another,
-even when the second keys (crc32 of a workspace id, of a sync's day) are equal."""
+even when the second keys (crc32 of a workspace id, of a sync's day) are equal. A
+partition lock whose connection drops is taken back, also when its first re-take drops."""
 
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 
-from sqlalchemy import create_engine
+import pytest
+from sqlalchemy import create_engine, event, text
 
-from eventsync.store.locks import LockKind, partition_lock, subject_gate
+from eventsync.store.locks import (
+    WATCH_SECONDS,
+    LockKind,
+    PartitionBusy,
+    partition_lock,
+    reassert_held,
+    subject_gate,
+)
 
 SYNC, DAY = "sync_locks", "2026-11-20"
 ALPHABET = (ord("a"), ord("b"))  # two choices per position: differ in bits 0 and 1
@@ -68,3 +78,51 @@ def test_a_partition_lock_does_not_block_the_workspace_ingestion_gate(pg_store_u
             worker.join(10)
     finally:
         engine.dispose()
+
+
+def test_a_partition_lock_whose_retake_drops_too_is_taken_back_not_lost(pg_store_url):
+    """The store drops the lock's connection, then the connection of the watcher's first
+    re-take mid-way (an erasure terminating every backend twice): that is the store
+    failing, not another run taking the partition, so the lock is taken back on the
+    next tick, a second run is refused again, and the holder learns it was re-taken."""
+    engine, admin = create_engine(pg_store_url), create_engine(pg_store_url)
+    armed = threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def drop_the_retake(conn, cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if armed.is_set() and "application_name" in statement:
+            armed.clear()
+            with admin.begin() as other:
+                other.execute(
+                    text("SELECT pg_terminate_backend(:p)"),
+                    {"p": conn.connection.dbapi_connection.get_backend_pid()},
+                )
+
+    def holder_pids() -> list[int]:
+        with admin.connect() as other:
+            return list(
+                other.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE application_name = 'holder'")
+                ).scalars()
+            )
+
+    try:
+        with partition_lock(engine, SYNC, DAY, "holder"):
+            armed.set()
+            with admin.begin() as other:
+                for pid in holder_pids():
+                    other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            deadline = time.monotonic() + 20 * WATCH_SECONDS
+            while (armed.is_set() or not holder_pids()) and time.monotonic() < deadline:
+                time.sleep(WATCH_SECONDS / 5)
+            assert not armed.is_set(), "the watcher never re-took the lock"
+            assert holder_pids(), "the lock was given up after its re-take dropped"
+            with (
+                pytest.raises(PartitionBusy, match="already being exported by holder"),
+                partition_lock(admin, SYNC, DAY, "second run"),
+            ):
+                pass
+            assert reassert_held() is True
+    finally:
+        engine.dispose()
+        admin.dispose()
