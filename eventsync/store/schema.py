@@ -17,6 +17,8 @@ widths).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -141,28 +143,26 @@ events = Table(
     Index("ix_events_ws_company", "workspace_id", "company_id"),
 )
 
-user_profiles = Table(
-    "user_profiles",
-    metadata,
-    Column("workspace_id", String(64), nullable=False),
-    Column("user_id", SUBJECT_ID, nullable=False),
-    Column("company_id", SUBJECT_ID, nullable=True),
-    Column("properties", Text, nullable=True),
-    Column("first_seen_at", BigInteger, nullable=False),
-    Column("last_seen_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("workspace_id", "user_id"),
-)
 
-company_profiles = Table(
-    "company_profiles",
-    metadata,
-    Column("workspace_id", String(64), nullable=False),
-    Column("company_id", SUBJECT_ID, nullable=False),
-    Column("properties", Text, nullable=True),
-    Column("first_seen_at", BigInteger, nullable=False),
-    Column("last_seen_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("workspace_id", "company_id"),
+def _profiles(name: str, subject: str, *more: Column[Any]) -> Table:
+    """A subject's merged identify traits, one row per subject of a workspace."""
+    return Table(
+        name,
+        metadata,
+        Column("workspace_id", String(64), nullable=False),
+        Column(subject, SUBJECT_ID, nullable=False),
+        *more,
+        Column("properties", Text, nullable=True),
+        Column("first_seen_at", BigInteger, nullable=False),
+        Column("last_seen_at", BigInteger, nullable=False),
+        PrimaryKeyConstraint("workspace_id", subject),
+    )
+
+
+user_profiles = _profiles(
+    "user_profiles", "user_id", Column("company_id", SUBJECT_ID, nullable=True)
 )
+company_profiles = _profiles("company_profiles", "company_id")
 
 export_ledger = Table(
     "export_ledger",
