@@ -110,13 +110,16 @@ libreoffice:
 # the slowest tests (--durations in pyproject.toml): TEST_WORKERS pytest workers (default
 # 4, twice the cores CI has: most of the suite waits on servers and daemons, which each
 # worker starts on its own free ports; the parallel lane took 16 min at 2 workers, 11-13
-# at 4, 15 at 6 with timeouts), then the few tests marked `serial` alone, as they measure
-# time against other processes' load.
+# at 4, 15 at 6 with timeouts), given one module at a time (loadscope: a module's
+# fixtures are made once), the modules of the longest tests first (tests/conftest.py),
+# then the few tests marked `serial` alone, as they measure time against other
+# processes' load.
 TEST_WORKERS ?= 4
 test: install ceph chromium libreoffice nginx
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	TZ=America/New_York $(BIN)/pytest -n $(TEST_WORKERS) -m 'not interop and not serial'
+	TZ=America/New_York $(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+	  -m 'not interop and not serial'
 	TZ=America/New_York $(BIN)/pytest -m 'serial and not interop'
 
 # The development lane: units and contracts, no daemons, Ceph, `dagster dev` or Celery

@@ -12,7 +12,8 @@ Two lanes (README.md): `make test` runs everything; `make test-fast` leaves out 
 tests marked `slow` (marked here: every test under tests/e2e, every test that uses a
 fixture starting Ceph radosgw, `dagster dev` or a Celery broker, and the PostgreSQL half
 of each test that runs on both store backends; others by hand) and runs hypothesis with
-the small `fast` profile (HYPOTHESIS_PROFILE=fast)."""
+the small `fast` profile (HYPOTHESIS_PROFILE=fast). The modules whose tests declare the
+longest timeouts are collected first (see pytest_collection_modifyitems)."""
 
 import os
 import time
@@ -61,7 +62,21 @@ def _is_slow(item: pytest.Item) -> bool:
     return params.get("s3_server") == "ceph" or "postgresql" in params.values()
 
 
+def _declared_seconds(item: pytest.Item) -> float:
+    """The run time a test declares it may need (its own `timeout` mark), 0 if none."""
+    marker = item.get_closest_marker("timeout")
+    return float(marker.args[0]) if marker is not None and marker.args else 0.0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _is_slow(item):
             item.add_marker(pytest.mark.slow)
+    # Longest first: `make test` hands out one module at a time to its workers (xdist's
+    # loadscope, not reordered), so the modules that declare long timeouts (minutes of
+    # daemons) start at once instead of starting late and ending the lane alone. The
+    # sort is stable: a module's tests stay together, in their order.
+    longest: dict[object, float] = {}
+    for item in items:
+        longest[item.path] = max(longest.get(item.path, 0.0), _declared_seconds(item))
+    items.sort(key=lambda item: -longest[item.path])

@@ -108,16 +108,29 @@ class Scene:
             insert_event_rows(conn, rows)
 
     def drop_connections(self) -> int:
-        """Terminate every other session of the store's database."""
+        """Terminate every other session of the store's database, and wait until they
+        are gone: pg_terminate_backend only signals, and a dying backend's locks stay in
+        pg_locks until it exits (a check meanwhile would see the dropped lock held)."""
         with self.admin.connect() as conn:
-            return len(
+            pids = list(
                 conn.execute(
                     text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
                         " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
-                ).all()
+                ).scalars()
             )
+            deadline = time.monotonic() + 10
+            while True:
+                conn.rollback()  # pg_stat_activity is read once per transaction
+                alive = conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"),
+                    {"p": pids},
+                ).scalar_one()
+                if not alive:
+                    return len(pids)
+                assert time.monotonic() < deadline, f"{alive} terminated backends still run"
+                time.sleep(0.01)
 
     def partition_lock_held(self, timeout: float = 10) -> bool:
         deadline = time.monotonic() + timeout
