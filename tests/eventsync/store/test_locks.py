@@ -98,11 +98,21 @@ def test_a_partition_lock_whose_retake_drops_too_is_taken_back_not_lost(pg_store
                     {"p": conn.connection.dbapi_connection.get_backend_pid()},
                 )
 
-    def holder_pids() -> list[int]:
+    def holder_pids(*, holding: bool = False) -> list[int]:
+        """The holder's backends (`holding`: only those granted the partition lock; a
+        re-take names its connection before it takes the lock)."""
+        locked = (
+            " AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = CAST(:c AS oid))"
+        )
         with admin.connect() as other:
             return list(
                 other.execute(
-                    text("SELECT pid FROM pg_stat_activity WHERE application_name = 'holder'")
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = 'holder'"
+                        + (locked if holding else "")
+                    ),
+                    {"c": int(LockKind.PARTITION)},
                 ).scalars()
             )
 
@@ -113,10 +123,12 @@ def test_a_partition_lock_whose_retake_drops_too_is_taken_back_not_lost(pg_store
                 for pid in holder_pids():
                     other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
             deadline = time.monotonic() + 20 * WATCH_SECONDS
-            while (armed.is_set() or not holder_pids()) and time.monotonic() < deadline:
+            while (armed.is_set() or not holder_pids(holding=True)) and (
+                time.monotonic() < deadline
+            ):
                 time.sleep(WATCH_SECONDS / 5)
             assert not armed.is_set(), "the watcher never re-took the lock"
-            assert holder_pids(), "the lock was given up after its re-take dropped"
+            assert holder_pids(holding=True), "the lock was given up after its re-take dropped"
             with (
                 pytest.raises(PartitionBusy, match="already being exported by holder"),
                 partition_lock(admin, SYNC, DAY, "second run"),
