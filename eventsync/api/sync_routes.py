@@ -224,15 +224,8 @@ def create_sync_route(body: SyncCreateBody, caller: SyncsWriter, engine: EngineD
     sync = create_sync(
         engine,
         caller.workspace_id,
-        body.destination,
-        formats=list(body.formats),
-        compression=body.compression,
-        event_types=body.event_types,
-        event_names=body.event_names,
-        frequency=body.frequency,
-        backfill_days=body.backfill_days,
-        title=body.title,
         check=destination_check if body.check else None,
+        **body.model_dump(exclude={"check"}),
     )
     return _out(sync)
 

@@ -26,13 +26,10 @@ from eventsync.destinations.interface import (
     META_SYNC,
     Destination,
     DestinationError,
-    DestinationExistsError,
-    DestinationNotFoundError,
-    DestinationPermissionError,
     DestinationURI,
     ObjectWritten,
     StaleUploads,
-    what_happened,
+    Write,
 )
 from eventsync.destinations.retry import RetryCounter, RetryPolicy, call_with_retry, tries_of
 from eventsync.settings import MiB, defaults
@@ -80,17 +77,20 @@ class GCSDestination(Destination):
         blob.metadata = {META_SYNC: self.sync_id, **(metadata or {})}
         return blob
 
-    def _error(self, op: str, key: str, exc: BaseException) -> DestinationError:
+    def _error(
+        self, op: str, key: str, exc: BaseException, *, optional: bool = False
+    ) -> DestinationError:
         where = f"gs://{self.bucket}/{self.object_key(key)}" if key else f"gs://{self.bucket}"
         reason, hint, text = classify(exc, tries_of(exc))
         cause = "; ".join(p for p in (type(exc).__name__, hint, text) if p)
-        return DestinationError(
-            f"sync {self.sync_id}: {what_happened('gcs', self.bucket, op, where, reason)} "
-            f"({reason}): {cause}",
-            reason=reason,
-            sync_id=self.sync_id,
-            bucket=self.bucket,
-            key=key or None,
+        return self.failure(
+            op,
+            key,
+            where,
+            reason,
+            cause,
+            refused_capability=optional and isinstance(exc, gexc.Forbidden),
+            missing_object=op == "get" and isinstance(exc, gexc.NotFound),
         )
 
     def _call(self, op: str, key: str, fn: Callable[[int], Any], optional: bool = False) -> Any:
@@ -104,13 +104,7 @@ class GCSDestination(Destination):
         except (DestinationError, FileExistsError, FileNotFoundError):
             raise
         except GCS_ERRORS as exc:
-            err = self._error(op, key, exc)
-            ids = {"sync_id": self.sync_id, "bucket": self.bucket, "key": key}
-            if optional and isinstance(exc, gexc.Forbidden):
-                raise DestinationPermissionError(str(err), reason=err.reason, **ids) from exc
-            if op == "get" and isinstance(exc, gexc.NotFound):
-                raise DestinationNotFoundError(str(err), reason="not_found", **ids) from exc
-            raise err from exc
+            raise self._error(op, key, exc, optional=optional) from exc
 
     def _unconfirmed(self, key: str) -> ObjectWritten:
         return ObjectWritten(
@@ -145,80 +139,45 @@ class GCSDestination(Destination):
             key=key,
         )
 
-    def _precondition(self, create_only: bool, attempt: int, key: str, exc: BaseException) -> None:
-        """if_generation_match=0 failed: on a retry it is our own earlier write."""
-        if create_only and isinstance(exc, gexc.PreconditionFailed):
-            if attempt > 1:
-                return
-            raise DestinationExistsError(
-                f"sync {self.sync_id}: {self.describe(key)} already exists",
-                reason="exists",
-                sync_id=self.sync_id,
-                bucket=self.bucket,
-                key=key,
-            ) from exc
-        raise exc
+    def write_bytes(self, key: str, data: bytes, how: Write) -> ObjectWritten:
+        return self._upload(key, how, None, lambda blob, **kw: blob.upload_from_string(data, **kw))
 
-    def put_bytes(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str | None = None,
-        *,
-        create_only: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectWritten:
-        def put(attempt: int) -> Any:
-            blob = self._blob(key, metadata=metadata)
-            try:
-                blob.upload_from_string(
-                    data,
-                    content_type=content_type or "application/octet-stream",
-                    if_generation_match=0 if create_only else None,
-                    retry=None,
-                )
-            except gexc.PreconditionFailed as exc:
-                self._precondition(create_only, attempt, key, exc)
-                return None  # our earlier attempt landed; its response was lost
-            return blob
-
-        blob = self._call("put", key, put)
-        if blob is None:
-            return self._unconfirmed(key)  # our earlier attempt landed; answer lost
-        return self._verified(key, blob)
-
-    def put_file(
-        self,
-        key: str,
-        path: Path,
-        content_type: str | None = None,
-        *,
-        create_only: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectWritten:
-        path = Path(path)
+    def write_file(self, key: str, path: Path, how: Write) -> ObjectWritten:
         size = path.stat().st_size
         chunk = self.chunk_size if size >= self.resumable_threshold else None
+
+        def send(blob: Any, **kw: Any) -> None:
+            with path.open("rb") as fh:
+                # size=None when chunked: the client uses a multipart (single request)
+                # upload for any known size up to 8 MiB; we want resumable from our
+                # threshold on, so the stream is sent in `chunk_size` pieces.
+                blob.upload_from_file(fh, size=None if chunk else size, **kw)
+
+        return self._upload(key, how, chunk, send)
+
+    def _upload(
+        self, key: str, how: Write, chunk: int | None, send: Callable[..., None]
+    ) -> ObjectWritten:
+        """`send(blob, **kw)` uploads once; create-only writes carry the generation
+        precondition 0, which on a retry means our own earlier write landed."""
 
         def put(attempt: int) -> Any:
             # A new blob per attempt: a failed resumable session restarts from byte 0,
             # which is simple and correct (the object appears only when the last chunk lands).
-            blob = self._blob(key, chunk_size=chunk, metadata=metadata)
+            blob = self._blob(key, chunk_size=chunk, metadata=how.metadata)
             try:
-                with path.open("rb") as fh:
-                    # size=None when chunked: the client uses a multipart (single request)
-                    # upload for any known size up to 8 MiB; we want resumable from our
-                    # threshold on, so the stream is sent in `chunk_size` pieces.
-                    blob.upload_from_file(
-                        fh,
-                        size=None if chunk else size,
-                        content_type=content_type or "application/octet-stream",
-                        if_generation_match=0 if create_only else None,
-                        retry=None,
-                    )
+                send(
+                    blob,
+                    content_type=how.content_type or "application/octet-stream",
+                    if_generation_match=0 if how.create_only else None,
+                    retry=None,
+                )
             except gexc.PreconditionFailed as exc:
-                self._precondition(create_only, attempt, key, exc)
-                return None
+                if not how.create_only:
+                    raise
+                if attempt == 1:
+                    raise self.already_exists(key) from exc
+                return None  # our earlier attempt landed; its response was lost
             return blob
 
         blob = self._call("put", key, put)

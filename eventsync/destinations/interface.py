@@ -157,12 +157,23 @@ class StaleUploads:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Write:
+    """How one object is written. ``create_only``: never replace an existing object
+    (DestinationExistsError); a retry that finds its own earlier write counts as success."""
+
+    content_type: str | None = None
+    metadata: Mapping[str, str] | None = None
+    create_only: bool = False
+
+
 class Destination(abc.ABC):
-    """Keys are relative to the sync's destination prefix, '/'-separated."""
+    """Keys are relative to the sync's destination prefix, '/'-separated. Callers use
+    ``put_file``/``put_bytes``; an implementation writes in ``write_file``/``write_bytes``."""
 
     uri: DestinationURI
+    sync_id: str = "-"
 
-    @abc.abstractmethod
     def put_file(
         self,
         key: str,
@@ -170,9 +181,9 @@ class Destination(abc.ABC):
         content_type: str | None = None,
         *,
         metadata: Mapping[str, str] | None = None,
-    ) -> ObjectWritten: ...
+    ) -> ObjectWritten:
+        return self.write_file(key, Path(path), Write(content_type, metadata))
 
-    @abc.abstractmethod
     def put_bytes(
         self,
         key: str,
@@ -182,8 +193,51 @@ class Destination(abc.ABC):
         create_only: bool = False,
         metadata: Mapping[str, str] | None = None,
     ) -> ObjectWritten:
-        """`create_only`: never replace an existing object (DestinationExistsError);
-        a retry that finds its own earlier write counts as success."""
+        return self.write_bytes(key, data, Write(content_type, metadata, create_only))
+
+    @abc.abstractmethod
+    def write_file(self, key: str, path: Path, how: Write) -> ObjectWritten: ...
+
+    @abc.abstractmethod
+    def write_bytes(self, key: str, data: bytes, how: Write) -> ObjectWritten: ...
+
+    def failure(
+        self,
+        op: str,
+        key: str,
+        where: str,
+        reason: str,
+        cause: str,
+        *,
+        refused_capability: bool = False,
+        missing_object: bool = False,
+    ) -> DestinationError:
+        """The classified error of a failed operation, naming sync, bucket, object and
+        cause in words that match `reason`: a DestinationPermissionError for a refused
+        optional capability, a DestinationNotFoundError for an object that is not there."""
+        kind: type[DestinationError] = DestinationError
+        if refused_capability:
+            kind = DestinationPermissionError
+        elif missing_object:
+            kind, reason = DestinationNotFoundError, "not_found"
+        happened = what_happened(self.uri.kind, self.bucket, op, where, reason)
+        return kind(
+            f"sync {self.sync_id}: {happened} ({reason}): {cause}",
+            reason=reason,
+            sync_id=self.sync_id,
+            bucket=self.bucket,
+            key=key or None,
+        )
+
+    def already_exists(self, key: str) -> DestinationExistsError:
+        """The error of a create-only write that found `key` in the bucket."""
+        return DestinationExistsError(
+            f"sync {self.sync_id}: {self.describe(key)} already exists",
+            reason="exists",
+            sync_id=self.sync_id,
+            bucket=self.bucket,
+            key=key,
+        )
 
     # Optional capabilities (write-only destinations raise DestinationPermissionError).
     @abc.abstractmethod

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from eventsync.destinations.interface import (
     DestinationURI,
     ObjectWritten,
     StaleUploads,
+    Write,
 )
 
 TMP_PREFIX = ".tmp-"
@@ -53,14 +53,7 @@ class LocalDestination(Destination):
             os.replace(tmp, target)
         return ObjectWritten(key=key)
 
-    def put_file(
-        self,
-        key: str,
-        path: Path,
-        content_type: str | None = None,
-        *,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectWritten:
+    def write_file(self, key: str, path: Path, how: Write) -> ObjectWritten:
         target, tmp = self._atomic(key)
         try:
             shutil.copyfile(path, tmp)
@@ -68,19 +61,11 @@ class LocalDestination(Destination):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_bytes(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str | None = None,
-        *,
-        create_only: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectWritten:
+    def write_bytes(self, key: str, data: bytes, how: Write) -> ObjectWritten:
         target, tmp = self._atomic(key)
         try:
             tmp.write_bytes(data)
-            return self._publish(key, tmp, target, create_only)
+            return self._publish(key, tmp, target, how.create_only)
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -287,6 +287,8 @@ def _sync_page(ctx: Ctx, s: Sync, status: int = 200, **extra: Any) -> Response:
         last=last.isoformat(),
         days_error=error,
         can_delete=delete_sync is not None and s.deleted_at is None,
+        form_days=DEFAULT_DAYS,
+        most_days=config.MAX_BACKFILL_DAYS,
         **extra,
     )
 
@@ -296,17 +298,22 @@ def sync_page(sync_id: str, ctx: Ctx = require(Permission.SYNCS_READ)) -> Respon
     return _sync_page(ctx, _sync(ctx, sync_id))
 
 
+def _day_count(days: str) -> int:
+    """The form's number of days: a whole number from 1 to MAX_BACKFILL_DAYS."""
+    n = int(days) if days.strip().isdecimal() else 0
+    if not 1 <= n <= config.MAX_BACKFILL_DAYS:
+        raise ConfigError("days", f"a whole number from 1 to {config.MAX_BACKFILL_DAYS}")
+    return n
+
+
 @router.get("/w/{workspace_id}/syncs/{sync_id}/resync", name="sync_resync")
 def resync_dry_run(
-    sync_id: str, days: str = "30", ctx: Ctx = require(Permission.SYNCS_READ)
+    sync_id: str, days: str = str(DEFAULT_DAYS), ctx: Ctx = require(Permission.SYNCS_READ)
 ) -> Response:
     """What a re-sync would re-export, and why; nothing is queued."""
     s = _sync(ctx, sync_id)
     try:
-        window = int(days)
-        plan = plan_resync(ctx.engine, s, window)
-    except ValueError:
-        return _sync_page(ctx, s, 422, resync_error=f"days: not a whole number: {days[:20]!a}")
+        plan = plan_resync(ctx.engine, s, _day_count(days))
     except ConfigError as exc:
         return _sync_page(ctx, s, 422, resync_error=str(exc))
     return _sync_page(ctx, s, plan=plan)
@@ -316,69 +323,66 @@ def resync_dry_run(
 def pause(
     request: Request, sync_id: str, reason: FormStr = "", ctx: Ctx = require(Permission.SYNCS_WRITE)
 ) -> Response:
-    s = _sync(ctx, sync_id)
-    if not reason.strip():
-        return _sync_page(ctx, s, 422, pause_error="reason: say why the sync is paused")
-    from pipeline.runs.sync_operations import pause as pause_on
-
-    with _instance() as instance:
-        data = pause_on(ctx.engine, instance, s.id, reason.strip(), actor(ctx))
-    ctx.audit(
-        "syncs.paused",
-        target=f"sync:{s.id}",
-        outcome="ok",
-        reason=reason.strip()[:300],
-        canceled_runs=len(data["canceled_runs"]),
-        canceled_backfills=len(data["canceled_backfills"]),
-    )
-    msg = "already_paused" if data["was_paused"] else "paused"
-    return web.redirect(request, _sync_url(ctx, s.id, msg=msg))
+    return _pause_or_resume(request, ctx, sync_id, reason, pausing=True)
 
 
 @router.post("/w/{workspace_id}/syncs/{sync_id}/resume", name="sync_resume")
 def resume(
     request: Request, sync_id: str, reason: FormStr = "", ctx: Ctx = require(Permission.SYNCS_WRITE)
 ) -> Response:
-    s = _sync(ctx, sync_id)
-    if not reason.strip():
-        return _sync_page(ctx, s, 422, pause_error="reason: say why the sync is resumed")
-    from pipeline.runs.sync_operations import resume as resume_on
+    return _pause_or_resume(request, ctx, sync_id, reason, pausing=False)
 
+
+def _pause_or_resume(
+    request: Request, ctx: Ctx, sync_id: str, reason: str, *, pausing: bool
+) -> Response:
+    """Pause (cancelling the sync's runs and backfills) or resume (queueing the days
+    the pause left behind), with the reason in the audit log."""
+    from pipeline.runs import sync_operations
+
+    s = _sync(ctx, sync_id)
+    why = reason.strip()
+    if not why:
+        done = "paused" if pausing else "resumed"
+        return _sync_page(ctx, s, 422, pause_error=f"reason: say why the sync is {done}")
     with _instance() as instance:
-        data = resume_on(ctx.engine, instance, s.id)
-    requeued = data["requeued"] or {}
+        if pausing:
+            data = sync_operations.pause(ctx.engine, instance, s.id, why, actor(ctx))
+            msg = "already_paused" if data["was_paused"] else "paused"
+            detail = {
+                "outcome": "ok",
+                "canceled_runs": len(data["canceled_runs"]),
+                "canceled_backfills": len(data["canceled_backfills"]),
+            }
+        else:
+            data = sync_operations.resume(ctx.engine, instance, s.id)
+            msg = "resumed" if data["was_paused"] else "not_paused"
+            detail = {
+                "was_paused": data["was_paused"],
+                "requeued_days": (data["requeued"] or {}).get("days", 0),
+            }
     ctx.audit(
-        "syncs.resumed",
+        f"syncs.{'paused' if pausing else 'resumed'}",
         target=f"sync:{s.id}",
-        reason=reason.strip()[:300],
-        was_paused=data["was_paused"],
-        requeued_days=requeued.get("days", 0),
+        reason=why[:300],
+        **detail,
     )
-    return web.redirect(
-        request, _sync_url(ctx, s.id, msg="resumed" if data["was_paused"] else "not_paused")
-    )
+    return web.redirect(request, _sync_url(ctx, s.id, msg=msg))
 
 
 @router.post("/w/{workspace_id}/syncs/{sync_id}/backfill", name="sync_backfill")
 def backfill(
     sync_id: str, days: FormStr = "", ctx: Ctx = require(Permission.SYNCS_WRITE)
 ) -> Response:
-    s = _sync(ctx, sync_id)
-    try:
-        n = int(days)
-        if not 1 <= n <= config.MAX_BACKFILL_DAYS:
-            raise ValueError
-    except ValueError:
-        return _sync_page(
-            ctx, s, 422, backfill_error=f"days: a whole number from 1 to {config.MAX_BACKFILL_DAYS}"
-        )
     from pipeline.runs.sync_operations import backfill_last_days
 
+    s = _sync(ctx, sync_id)
     try:
+        n = _day_count(days)
         with _instance() as instance:
             _, plan = backfill_last_days(ctx.engine, instance, s.id, n, "console backfill")
-    except ConfigError as exc:  # paused
-        return _sync_page(ctx, s, 409, backfill_error=str(exc))
+    except ConfigError as exc:  # a bad number of days (422) or a paused sync (409)
+        return _sync_page(ctx, s, 422 if exc.field == "days" else 409, backfill_error=str(exc))
     queued = plan.to_dict()
     ctx.audit(
         "syncs.backfill_requested",

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from eventsync import settings
 from eventsync.access import Permission, Role, may_assign
@@ -151,23 +152,25 @@ def set_mfa_required(
     return _to_team(request, ctx, "mfa_saved")
 
 
+class SsoForm(BaseModel):
+    """The single sign-on form: the OpenID provider, the domains it signs in, the role
+    it gives a first sign-in, and whether password sign-in stays allowed."""
+
+    issuer: str = ""
+    client_id: str = ""
+    domains: str = ""
+    default_role: str = "viewer"
+    sso_required: str = ""
+
+
 @router.post("/w/{workspace_id}/team/sso", name="set_sso")
 def set_sso(
     request: Request,
-    issuer: FormStr = "",
-    client_id: FormStr = "",
-    domains: FormStr = "",
-    default_role: FormStr = "viewer",
-    sso_required: FormStr = "",
+    form: Annotated[SsoForm, Form()],
     ctx: Ctx = require(Permission.WORKSPACE_ADMIN),
 ) -> Response:
-    required = sso_required == "on"
-    fields = {
-        "issuer": issuer,
-        "client_id": client_id,
-        "domains": domains,
-        "default_role": default_role,
-    }
+    required = form.sso_required == "on"
+    fields = form.model_dump(exclude={"sso_required"})
     sso_session = (
         ctx.session.auth_method == signin.SSO and ctx.session.sso_workspace_id == ctx.workspace_id
     )
@@ -180,9 +183,7 @@ def set_sso(
             "(so we know it works for you) before making it required.",
         )
     try:
-        saved = workspace_auth.set_sso(
-            ctx.engine, ctx.workspace_id, issuer, client_id, domains, default_role, required
-        )
+        saved = workspace_auth.set_sso(ctx.engine, ctx.workspace_id, **fields, required=required)
     except ConfigError as exc:
         return _page(ctx, status=422, sso_form=fields, sso_error=str(exc))
     ctx.audit(

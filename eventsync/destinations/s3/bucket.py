@@ -24,13 +24,11 @@ from eventsync.destinations.interface import (
     META_SYNC,
     Destination,
     DestinationError,
-    DestinationExistsError,
-    DestinationNotFoundError,
     DestinationPermissionError,
     DestinationURI,
     ObjectWritten,
     StaleUploads,
-    what_happened,
+    Write,
 )
 from eventsync.destinations.retry import RetryCounter, RetryPolicy, call_with_retry, tries_of
 from eventsync.destinations.s3 import encryption, multipart
@@ -99,30 +97,28 @@ class S3Destination(Destination):
             args["SSEKMSKeyId"] = self.kms_key_id
         return args
 
-    def write_args(
-        self, content_type: str | None, metadata: Mapping[str, str] | None
-    ) -> dict[str, Any]:
+    def write_args(self, how: Write) -> dict[str, Any]:
         """SSE, content type and the x-amz-meta-eventsync-* tags of every write."""
         args: dict[str, Any] = {**self.sse_args(), "Metadata": {META_SYNC: self.sync_id}}
-        args["Metadata"].update(metadata or {})
-        if content_type:
-            args["ContentType"] = content_type
+        args["Metadata"].update(how.metadata or {})
+        if how.content_type:
+            args["ContentType"] = how.content_type
         return args
 
     def error(
-        self, op: str, key: str, exc: BaseException, *, full: bool = False
+        self, op: str, key: str, exc: BaseException, *, full: bool = False, optional: bool = False
     ) -> DestinationError:
-        """A classified DestinationError naming sync, bucket, object and cause."""
+        """A classified DestinationError naming sync, bucket, object and cause
+        (DestinationPermissionError for a denied optional capability)."""
         c = classify(exc, tries_of(exc))
-        cause = "; ".join(p for p in (c.code, c.hint, c.message) if p)
-        where = self.where(key, full=full)
-        return DestinationError(
-            f"sync {self.sync_id}: {what_happened('s3', self.bucket, op, where, c.reason)} "
-            f"({c.reason}): {cause}",
-            reason=c.reason,
-            sync_id=self.sync_id,
-            bucket=self.bucket,
-            key=key or None,
+        return self.failure(
+            op,
+            key,
+            self.where(key, full=full),
+            c.reason,
+            "; ".join(p for p in (c.code, c.hint, c.message) if p),
+            refused_capability=optional and is_denied(exc),
+            missing_object=op == "get" and is_not_found(exc),
         )
 
     def call(
@@ -134,8 +130,7 @@ class S3Destination(Destination):
         optional: bool = False,
         full: bool = False,
     ) -> Any:
-        """Run with retries; map every botocore failure to a classified DestinationError
-        (DestinationPermissionError for a denied optional capability)."""
+        """Run with retries; map every botocore failure to a classified DestinationError."""
         try:
             return call_with_retry(
                 fn,
@@ -144,16 +139,7 @@ class S3Destination(Destination):
                 before_sleep=self.retries.hook(op, self.where(key, full=full)),
             )
         except BOTO_ERRORS as exc:
-            err = self.error(op, key, exc, full=full)
-            if optional and is_denied(exc):
-                raise DestinationPermissionError(
-                    str(err), reason=err.reason, sync_id=self.sync_id, bucket=self.bucket, key=key
-                ) from exc
-            if op == "get" and is_not_found(exc):
-                raise DestinationNotFoundError(
-                    str(err), reason="not_found", sync_id=self.sync_id, bucket=self.bucket, key=key
-                ) from exc
-            raise err from exc
+            raise self.error(op, key, exc, full=full, optional=optional) from exc
 
     # --- encryption, verified (encryption.py) ------------------------------------
     def verify(self, op: str, full: str, response: Any, *, required: bool = True) -> ObjectWritten:
@@ -163,21 +149,13 @@ class S3Destination(Destination):
         return encryption.not_applied(self, err, full)
 
     # --- writes ---------------------------------------------------------------------
-    def put_bytes(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str | None = None,
-        *,
-        create_only: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectWritten:
+    def write_bytes(self, key: str, data: bytes, how: Write) -> ObjectWritten:
         """`create_only` sends If-None-Match: * so an existing object is never clobbered
         (a retry that finds its own earlier write counts as success; its response was
         lost, so the encryption reported by the first answer cannot be checked)."""
         full = self.object_key(key)
-        extra = self.write_args(content_type, metadata)
-        if create_only:
+        extra = self.write_args(how)
+        if how.create_only:
             extra["IfNoneMatch"] = "*"
         md5 = content_md5(data)
 
@@ -187,17 +165,11 @@ class S3Destination(Destination):
                     Bucket=self.bucket, Key=full, Body=data, ContentMD5=md5, **extra
                 )
             except ClientError as exc:
-                if create_only and error_code(exc) == "PreconditionFailed":
-                    if attempt > 1:
-                        return None  # our earlier attempt landed; its response was lost
-                    raise DestinationExistsError(
-                        f"sync {self.sync_id}: {self.describe(key)} already exists",
-                        reason="exists",
-                        sync_id=self.sync_id,
-                        bucket=self.bucket,
-                        key=key,
-                    ) from exc
-                raise
+                if not how.create_only or error_code(exc) != "PreconditionFailed":
+                    raise
+                if attempt == 1:
+                    raise self.already_exists(key) from exc
+                return None  # our earlier attempt landed; its response was lost
 
         response = self.call("put", key, put)
         if response is None:
@@ -210,17 +182,9 @@ class S3Destination(Destination):
         except DestinationError as err:
             raise self.not_applied(err, full) from None
 
-    def put_file(
-        self,
-        key: str,
-        path: Path,
-        content_type: str | None = None,
-        *,
-        metadata: Mapping[str, str] | None = None,
-    ) -> ObjectWritten:
-        path = Path(path)
+    def write_file(self, key: str, path: Path, how: Write) -> ObjectWritten:
         size = path.stat().st_size
-        extra = self.write_args(content_type, metadata)
+        extra = self.write_args(how)
         if size >= self.multipart_threshold:
             return multipart.upload(self, key, path, size, extra)
         full = self.object_key(key)

@@ -156,6 +156,35 @@ def test_pause_resume_backfill_and_resync_dry_run(engine: Engine, ws: str, tmp_p
     assert "Acme" in r.text and "never" in r.text
 
 
+@pytest.mark.slow  # a Dagster instance: a refused backfill must queue nothing on it
+def test_a_day_count_out_of_range_is_422_naming_days_and_queues_nothing(
+    engine: Engine, ws: str, tmp_path
+) -> None:
+    from pipeline.instance import dagster_instance
+
+    s = config.create_sync(engine, ws, str(tmp_path / "exports" / "n"), title="Acme")
+    b = Browser(engine)
+    b.sign_in("dev@acme.test")
+    page = b.get(f"/w/{ws}/syncs/{s.id}").text
+    assert f'max="{config.MAX_BACKFILL_DAYS}"' in page
+    for bad in (
+        "0",
+        "-3",
+        "2.5",
+        "1e3",
+        "",
+        str(config.MAX_BACKFILL_DAYS + 1),
+    ):
+        for r in (
+            b.post(f"/w/{ws}/syncs/{s.id}/backfill", {"days": bad}),
+            b.get(f"/w/{ws}/syncs/{s.id}/resync", params={"days": bad}),
+        ):
+            assert r.status_code == 422, (bad, r.status_code)
+            assert f"days: a whole number from 1 to {config.MAX_BACKFILL_DAYS}" in r.text
+    with dagster_instance() as instance:
+        assert instance.get_backfills() == []
+
+
 @pytest.mark.slow  # a Dagster instance: the deletion cancels the sync's work on it
 def test_delete_asks_to_confirm_cancels_work_and_is_audited(
     engine: Engine, ws: str, tmp_path
