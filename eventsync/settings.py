@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
+    AliasGenerator,
     Field,
     SecretStr,
     ValidationError,
@@ -56,14 +57,15 @@ class SettingsError(ConfigError):
 
 def _var(
     default: Any,
-    name: str | AliasChoices,
     description: str,
     shown: str | None = None,
+    *,
+    name: str | AliasChoices | None = None,
     **constraints: Any,
 ) -> Any:
-    """The field of one variable: its default, its name(s), its meaning, the default as
-    the docs show it when the value itself says little (``shown``), and pydantic's
-    constraints (``gt=0`` ...)."""
+    """The field of one variable: its default, its meaning, the default as the docs show
+    it when the value itself says little (``shown``), pydantic's constraints (``gt=0``
+    ...), and its name(s) where it is not ``EVENTSYNC_<FIELD>``."""
     return Field(
         default,
         validation_alias=name,
@@ -80,6 +82,7 @@ class Settings(BaseSettings):
     """The configuration of an installation (field order = the documented order)."""
 
     model_config = SettingsConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda field: f"EVENTSYNC_{field.upper()}"),
         case_sensitive=True,
         extra="ignore",
         env_ignore_empty=True,
@@ -90,34 +93,30 @@ class Settings(BaseSettings):
     # --- where things live --------------------------------------------------------------
     dagster_home: Path | None = _var(
         None,
-        "DAGSTER_HOME",
         "Dagster's instance folder (holds `dagster.yaml`); the default event store "
         "and data folder live under it.",
         "the project's `dagster_home/`",
+        name="DAGSTER_HOME",
     )
     env_file: Path = _var(
         DEFAULT_ENV_FILE,
-        ENV_FILE_VARIABLE,
         "The `.env` file read after the environment (from the environment only); a "
         "missing path reads none.",
         "the project's `.env`",
     )
     database_url: str | None = _var(
         None,
-        "EVENTSYNC_DATABASE_URL",
         "The event store, a SQLAlchemy URL (`postgresql+psycopg2://user:pass@host/db` "
         "in production).",
         "SQLite `$DAGSTER_HOME/eventsync.db`",
     )
     data_dir: Path | None = _var(
         None,
-        "EVENTSYNC_DATA_DIR",
         "eventsync's own files: staging, quarantine, access exports, locks, the key file.",
         "`$DAGSTER_HOME/eventsync`",
     )
     subject_key: SecretStr | None = _var(
         None,
-        "EVENTSYNC_SUBJECT_KEY",
         "Secret for the keyed hashes of erased subject ids; the same value in every "
         "process. Unset: a key file created on first use (back it up with the store).",
         "`$EVENTSYNC_DATA_DIR/keys/subject.key`",
@@ -125,7 +124,6 @@ class Settings(BaseSettings):
     )
     erasure_journal: Path | None = _var(
         None,
-        "EVENTSYNC_ERASURE_JOURNAL",
         "The erasure journal: an append-only file of the keyed hashes of erased (and "
         "un-suppressed) subjects, re-applied to a restored store before any export. "
         "Keep it out of the store's backups (another volume): a restore must not "
@@ -135,53 +133,42 @@ class Settings(BaseSettings):
     )
     totp_key: SecretStr | None = _var(
         None,
-        "EVENTSYNC_TOTP_KEY",
         "Secret that encrypts the console's TOTP secrets at rest; the same value in every "
         "process. Unset: a key file created on first use (back it up apart from the store).",
         "`$EVENTSYNC_DATA_DIR/keys/totp.key`",
         min_length=32,
     )
-    debug: bool = _var(
-        False, "EVENTSYNC_DEBUG", "The CLI shows the traceback of an unexpected error."
-    )
+    debug: bool = _var(False, "The CLI shows the traceback of an unexpected error.")
 
     # --- orchestration ------------------------------------------------------------------
     partitions_start: date | None = _var(
         None,
-        "EVENTSYNC_PARTITIONS_START",
         "The first partition day (`YYYY-MM-DD`); `make demo` pins it in `.env`.",
         "the first of this month, a year ago",
     )
     executor: Literal["in_process", "multiprocess", "celery"] = _var(
         "in_process",
-        "EVENTSYNC_EXECUTOR",
         "How a run executes its steps: in its own process, a process per step, or "
         "on Celery workers.",
     )
     max_concurrent_steps: int | None = _var(
         None,
-        "EVENTSYNC_MAX_CONCURRENT_STEPS",
         "With `multiprocess`: step processes per run.",
         "the executor's (one per core)",
         ge=1,
     )
     syncs_per_run: int = _var(
         50,
-        "EVENTSYNC_SYNCS_PER_RUN",
         "Syncs whose day one 03:00 run exports; also the most syncs one backfill holds.",
         ge=1,
     )
     celery_broker: str = _var(
         "amqp://guest:guest@127.0.0.1:5672//",
-        "EVENTSYNC_CELERY_BROKER",
         "Celery broker of the `celery` executor and `make workers` (Redis: `redis://host:6379/0`).",
     )
-    celery_backend: str = _var(
-        "rpc://", "EVENTSYNC_CELERY_BACKEND", "Celery result backend (with Redis: its URL)."
-    )
+    celery_backend: str = _var("rpc://", "Celery result backend (with Redis: its URL).")
     celery_queue: str = _var(
         "eventsync",
-        "EVENTSYNC_CELERY_QUEUE",
         "The Celery queue runs send steps to and `make workers` listens on: one per "
         "deployment sharing a broker (e.g. `eventsync-prod`).",
         min_length=1,
@@ -190,20 +177,17 @@ class Settings(BaseSettings):
     )
     pause_after_failures: int = _var(
         3,
-        "EVENTSYNC_PAUSE_AFTER_FAILURES",
         "Consecutive failed runs after which a sync is paused.",
         ge=1,
     )
     batch_rows: int = _var(
         65_536,
-        "EVENTSYNC_BATCH_ROWS",
         "Rows per record batch read from the event store while staging a day "
         "(bounds memory; `events_daily` config `batch_rows` overrides it).",
         ge=1_024,
     )
     read_connections: int = _var(
         1,
-        "EVENTSYNC_READ_CONNECTIONS",
         "Connections that read one day from the event store at once, each its own "
         "consecutive `occurred_at` range (as connectorx partitions a query); the "
         "staged output is the same for any value. More than 1 pays on machines with "
@@ -214,7 +198,6 @@ class Settings(BaseSettings):
     )
     max_invalid_share: float = _var(
         0.05,
-        "EVENTSYNC_MAX_INVALID_SHARE",
         "Share of a day's rows that may fail validation before its export is blocked "
         "(`events_daily` config `max_invalid_share` overrides it).",
         ge=0,
@@ -222,28 +205,21 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP API -----------------------------------------------------------------------
-    ingest_rate: float = _var(
-        600.0, "EVENTSYNC_INGEST_RATE", "`POST /v1/events` requests per minute and API key.", ge=0
-    )
-    ingest_burst: int = _var(
-        120, "EVENTSYNC_INGEST_BURST", "Burst of `POST /v1/events` per API key.", ge=1
-    )
+    ingest_rate: float = _var(600.0, "`POST /v1/events` requests per minute and API key.", ge=0)
+    ingest_burst: int = _var(120, "Burst of `POST /v1/events` per API key.", ge=1)
     ingest_bytes_rate: float = _var(
         30.0,
-        "EVENTSYNC_INGEST_BYTES_RATE",
         "MiB of `POST /v1/events` bodies per minute and workspace (0: no limit); one "
         "workspace's volume cannot take the API from the others.",
         ge=0,
     )
     ingest_bytes_burst: float = _var(
         10.0,
-        "EVENTSYNC_INGEST_BYTES_BURST",
         "MiB of `POST /v1/events` bodies a workspace may send at once.",
         gt=0,
     )
     ingest_lanes: int = _var(
         1,
-        "EVENTSYNC_INGEST_LANES",
         "`POST /v1/events` requests of one workspace processed at a time by one API "
         "process; the others wait, unread, so one workspace's large writes cannot take "
         "the process from the others.",
@@ -251,31 +227,23 @@ class Settings(BaseSettings):
     )
     ingest_lane_wait_seconds: float = _var(
         30.0,
-        "EVENTSYNC_INGEST_LANE_WAIT_SECONDS",
         "How long a `POST /v1/events` waits for its workspace's lane before 429.",
         gt=0,
     )
-    privacy_rate: float = _var(
-        60.0, "EVENTSYNC_PRIVACY_RATE", "Privacy requests per minute and API key.", ge=0
-    )
-    privacy_burst: int = _var(
-        20, "EVENTSYNC_PRIVACY_BURST", "Burst of privacy requests per API key.", ge=1
-    )
+    privacy_rate: float = _var(60.0, "Privacy requests per minute and API key.", ge=0)
+    privacy_burst: int = _var(20, "Burst of privacy requests per API key.", ge=1)
     auth_failure_rate: float = _var(
         30.0,
-        "EVENTSYNC_AUTH_FAILURE_RATE",
         "Failed authentications per minute, per client address and API key id, before 429.",
         ge=0,
     )
     auth_failure_burst: int = _var(
         10,
-        "EVENTSYNC_AUTH_FAILURE_BURST",
         "Burst of failed authentications per client address and API key id.",
         ge=1,
     )
     redis_url: str = _var(
         "",
-        "EVENTSYNC_REDIS_URL",
         "Redis shared by every API process for the rate limits (failed "
         "authentications, ingestion, privacy requests), e.g. "
         "`redis://127.0.0.1:6379/0`; empty: each process counts alone.",
@@ -283,41 +251,34 @@ class Settings(BaseSettings):
     )
     events_max_body_bytes: int = _var(
         5 * MiB,
-        "EVENTSYNC_EVENTS_MAX_BODY_BYTES",
         "Largest body of `POST /v1/events` (413 before it is read).",
         "5242880 (5 MiB)",
         ge=1024,
     )
     api_max_body_bytes: int = _var(
         256 * 1024,
-        "EVENTSYNC_API_MAX_BODY_BYTES",
         "Largest body of every other API request.",
         "262144 (256 KiB)",
         ge=1024,
     )
     key_cache_seconds: float = _var(
         5.0,
-        "EVENTSYNC_KEY_CACHE_SECONDS",
         "How long a verified API key is trusted without reading its row again: the "
         "most a revocation made by another process takes to reach this one.",
         ge=0,
     )
-    api_port: Port = _var(
-        8000, "EVENTSYNC_API_PORT", "Port of `eventsync api` and of `make demo`'s API."
-    )
-    ui_port: Port = _var(3000, "EVENTSYNC_UI_PORT", "Port of `make demo`'s Dagster UI.")
+    api_port: Port = _var(8000, "Port of `eventsync api` and of `make demo`'s API.")
+    ui_port: Port = _var(3000, "Port of `make demo`'s Dagster UI.")
 
     # --- privacy ------------------------------------------------------------------------
     privacy_lease_seconds: float = _var(
         120.0,
-        "EVENTSYNC_PRIVACY_LEASE_SECONDS",
         "A running privacy request whose owner renews nothing for this long is taken "
         "over by the request sensor as a new attempt (renewed every quarter of it).",
         ge=1,
     )
     privacy_max_attempts: int = _var(
         5,
-        "EVENTSYNC_PRIVACY_MAX_ATTEMPTS",
         "Attempts a privacy request gets in all before a dead owner's request is failed "
         "(reason `attempts_exhausted`) instead of taken over again; `privacy retry` "
         "always adds one.",
@@ -327,28 +288,23 @@ class Settings(BaseSettings):
     # --- destinations -------------------------------------------------------------------
     s3_endpoint_url: str | None = _var(
         None,
-        "EVENTSYNC_S3_ENDPOINT_URL",
         "S3-compatible endpoint (MinIO, Ceph, R2, moto); unset for AWS.",
         "AWS",
     )
     sts_endpoint_url: str | None = _var(
         None,
-        "EVENTSYNC_STS_ENDPOINT_URL",
         "STS endpoint for a sync's role assumption.",
         "the S3 endpoint",
     )
     aws_region: str | None = _var(
         None,
-        AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
         "Region of the S3 and STS clients (`AWS_REGION` wins).",
         "boto's own",
+        name=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
     )
-    gcs_project: str | None = _var(
-        None, "EVENTSYNC_GCS_PROJECT", "GCP project of the storage client.", "the ADC's"
-    )
+    gcs_project: str | None = _var(None, "GCP project of the storage client.", "the ADC's")
     dest_retry_seconds: float = _var(
         120.0,
-        "EVENTSYNC_DEST_RETRY_SECONDS",
         "How long a destination operation is retried after transient errors (5xx, "
         "throttling, refused or dropped connections): an outage or restart of the "
         "bucket's service shorter than this is ridden out.",
@@ -356,48 +312,33 @@ class Settings(BaseSettings):
     )
     dest_max_attempts: int | None = _var(
         None,
-        "EVENTSYNC_DEST_MAX_ATTEMPTS",
         "Also stop after this many attempts of one operation, the first included.",
         "no bound but the time",
         ge=1,
     )
     dest_check_retry_seconds: float = _var(
         10.0,
-        "EVENTSYNC_DEST_CHECK_RETRY_SECONDS",
         "The retry time of the destination check of `sync create` / `sync test`, "
         "which someone waits for.",
         ge=0,
     )
     dest_backoff_base_seconds: float = _var(
         0.5,
-        "EVENTSYNC_DEST_BACKOFF_BASE_SECONDS",
         "The first retry waits up to this long; the bound doubles per retry (full jitter).",
         gt=0,
     )
-    dest_backoff_max_seconds: float = _var(
-        20.0, "EVENTSYNC_DEST_BACKOFF_MAX_SECONDS", "Cap on one retry's wait.", gt=0
-    )
+    dest_backoff_max_seconds: float = _var(20.0, "Cap on one retry's wait.", gt=0)
     dest_connect_timeout_seconds: float = _var(
         10.0,
-        "EVENTSYNC_DEST_CONNECT_TIMEOUT_SECONDS",
         "S3 connection timeout of one attempt.",
         gt=0,
     )
-    dest_read_timeout_seconds: float = _var(
-        60.0, "EVENTSYNC_DEST_READ_TIMEOUT_SECONDS", "S3 read timeout of one attempt.", gt=0
-    )
-    multipart_threshold_mb: float = _var(
-        64, "EVENTSYNC_MULTIPART_THRESHOLD_MB", "S3 files from this size go multipart.", gt=0
-    )
-    multipart_part_mb: float = _var(
-        16, "EVENTSYNC_MULTIPART_PART_MB", "S3 part size (AWS requires at least 5).", gt=0
-    )
-    gcs_resumable_threshold_mb: float = _var(
-        8, "EVENTSYNC_GCS_RESUMABLE_THRESHOLD_MB", "GCS files from this size go resumable.", gt=0
-    )
+    dest_read_timeout_seconds: float = _var(60.0, "S3 read timeout of one attempt.", gt=0)
+    multipart_threshold_mb: float = _var(64, "S3 files from this size go multipart.", gt=0)
+    multipart_part_mb: float = _var(16, "S3 part size (AWS requires at least 5).", gt=0)
+    gcs_resumable_threshold_mb: float = _var(8, "GCS files from this size go resumable.", gt=0)
     gcs_chunk_mb: float = _var(
         16,
-        "EVENTSYNC_GCS_CHUNK_MB",
         "GCS resumable chunk size (a multiple of 0.25).",
         gt=0,
         multiple_of=0.25,
@@ -406,7 +347,6 @@ class Settings(BaseSettings):
     # --- the console (eventsync/console/, eventsync/accounts/) --------------------------
     console_url: str | None = _var(
         None,
-        "EVENTSYNC_CONSOLE_URL",
         "The console's public URL: links in e-mails, the SSO redirect URI, the allowed "
         "Origin. Never taken from a request's Host header, which a client chooses.",
         "http://127.0.0.1:<API port>/console",
@@ -414,22 +354,17 @@ class Settings(BaseSettings):
     )
     console_secure_cookie: bool = _var(
         True,
-        "EVENTSYNC_CONSOLE_SECURE_COOKIE",
         "Session cookies carry Secure (sent over HTTPS only). Off only for a console "
         "served over plain http://127.0.0.1 (`make demo`).",
     )
-    console_idle_minutes: float = _var(
-        30.0, "EVENTSYNC_CONSOLE_IDLE_MINUTES", "A console session ends after this long idle.", ge=1
-    )
+    console_idle_minutes: float = _var(30.0, "A console session ends after this long idle.", ge=1)
     console_session_hours: float = _var(
         12.0,
-        "EVENTSYNC_CONSOLE_SESSION_HOURS",
         "A console session ends this long after sign-in, however active.",
         ge=0.1,
     )
     trusted_proxies: str = _var(
         "",
-        "EVENTSYNC_TRUSTED_PROXIES",
         "Addresses or networks (comma-separated) of reverse proxies whose "
         "X-Forwarded-For is believed (API and console); from anyone else the socket "
         "address is the client's.",
@@ -437,79 +372,62 @@ class Settings(BaseSettings):
     )
     login_failures_per_account: int = _var(
         5,
-        "EVENTSYNC_LOGIN_FAILURES_PER_ACCOUNT",
         "Failed console sign-ins of one account within the window before it is refused.",
         ge=1,
     )
     login_failures_per_address: int = _var(
         20,
-        "EVENTSYNC_LOGIN_FAILURES_PER_ADDRESS",
         "Failed console sign-ins from one client address within the window before it is refused.",
         ge=1,
     )
-    login_failure_window_minutes: float = _var(
-        15.0, "EVENTSYNC_LOGIN_FAILURE_WINDOW_MINUTES", "The window of the sign-in limits.", ge=1
-    )
+    login_failure_window_minutes: float = _var(15.0, "The window of the sign-in limits.", ge=1)
     console_local_root: Path | None = _var(
         None,
-        "EVENTSYNC_CONSOLE_LOCAL_ROOT",
         "The folder under which the console may create syncs to a local folder (unset: "
         "the console creates only s3:// and gs:// syncs; a local path from a web form "
         "would otherwise be any folder the server can write).",
     )
     smtp_host: str | None = _var(
         None,
-        "EVENTSYNC_SMTP_HOST",
         "Where the console sends invitations and password resets (unset: no e-mail; "
         "the inviter is shown the link).",
     )
-    smtp_port: Port = _var(25, "EVENTSYNC_SMTP_PORT", "The SMTP server's port.")
-    smtp_from: str = _var(
-        "eventsync@localhost", "EVENTSYNC_SMTP_FROM", "The console's sender address."
-    )
-    smtp_starttls: bool = _var(False, "EVENTSYNC_SMTP_STARTTLS", "Use STARTTLS.")
-    smtp_user: str | None = _var(None, "EVENTSYNC_SMTP_USER", "SMTP user name.")
-    smtp_password: SecretStr | None = _var(
-        None, "EVENTSYNC_SMTP_PASSWORD", "SMTP password (a secret)."
-    )
+    smtp_port: Port = _var(25, "The SMTP server's port.")
+    smtp_from: str = _var("eventsync@localhost", "The console's sender address.")
+    smtp_starttls: bool = _var(False, "Use STARTTLS.")
+    smtp_user: str | None = _var(None, "SMTP user name.")
+    smtp_password: SecretStr | None = _var(None, "SMTP password (a secret).")
 
     log_format: Literal["text", "json"] = _var(
         "text",
-        "EVENTSYNC_LOG_FORMAT",
         "`json`: one JSON object per log line (time, level, logger, message) for the "
         "API, the CLI and `eventsync metrics serve`; `text`: plain lines, no colour.",
     )
     metrics_port: Port = _var(
         9464,
-        "EVENTSYNC_METRICS_PORT",
         "Port of `eventsync metrics serve` (the pipeline's Prometheus exporter).",
     )
     alert_webhook_url: str | None = _var(
         None,
-        "EVENTSYNC_ALERT_WEBHOOK_URL",
         "Alerts are POSTed here as JSON (one per incident: a sync stale past its "
         "deadline, a failed day, a privacy request not completed in time).",
     )
     alert_email_to: str | None = _var(
         None,
-        "EVENTSYNC_ALERT_EMAIL_TO",
         "Alerts are e-mailed to these addresses (comma-separated), through EVENTSYNC_SMTP_HOST.",
     )
     alert_privacy_minutes: float = _var(
         60.0,
-        "EVENTSYNC_ALERT_PRIVACY_MINUTES",
         "A privacy request not completed this many minutes after it was received is an incident.",
         gt=0,
     )
     alert_interval_seconds: float = _var(
         60.0,
-        "EVENTSYNC_ALERT_INTERVAL_SECONDS",
         "How often `eventsync metrics serve` evaluates the alerts.",
         ge=5,
     )
     replaced_code_server_silence_seconds: float = _var(
         180.0,
-        "EVENTSYNC_REPLACED_CODE_SERVER_SILENCE_SECONDS",
         "Run monitoring (in the Dagster daemon) fails a started run whose code server "
         "was replaced (restarted, or its code reloaded) once the run has logged nothing "
         "for this long: its process died with the old server (pipeline/launcher.py).",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from eventsync.destinations.interface import (
@@ -57,30 +57,37 @@ def mib(value: float) -> int:
     return int(value * MiB)
 
 
+def _setting(name: str, *, in_mib: bool = False) -> Any:
+    """A field that takes the model's variable `name` (its default, and its value in
+    ``from_settings``); `in_mib`: the variable is in MiB, the field in bytes."""
+    value = getattr(_DEFAULTS, name)
+    return field(default=mib(value) if in_mib else value, metadata={"setting": (name, in_mib)})
+
+
 @dataclass(frozen=True)
 class DestinationSettings:
     """Non-secret connection settings shared by every sync (plus optional explicit
     credentials, which only ever come from the environment and are never printed).
-    The defaults are eventsync/settings.py's."""
+    Each field named by ``_setting`` is that variable of eventsync/settings.py."""
 
-    s3_endpoint_url: str | None = None
-    sts_endpoint_url: str | None = None
-    region: str | None = None
+    s3_endpoint_url: str | None = _setting("s3_endpoint_url")
+    sts_endpoint_url: str | None = _setting("sts_endpoint")
+    region: str | None = _setting("aws_region")
     aws_profile: str | None = None
     aws_access_key_id: str | None = field(default=None, repr=False)
     aws_secret_access_key: str | None = field(default=None, repr=False)
     aws_session_token: str | None = field(default=None, repr=False)
-    gcs_project: str | None = None
-    retry_seconds: float = _DEFAULTS.dest_retry_seconds
-    max_attempts: int | None = _DEFAULTS.dest_max_attempts
-    backoff_base_seconds: float = _DEFAULTS.dest_backoff_base_seconds
-    backoff_max_seconds: float = _DEFAULTS.dest_backoff_max_seconds
-    multipart_threshold: int = mib(_DEFAULTS.multipart_threshold_mb)
-    part_size: int = mib(_DEFAULTS.multipart_part_mb)
-    gcs_resumable_threshold: int = mib(_DEFAULTS.gcs_resumable_threshold_mb)
-    gcs_chunk_size: int = mib(_DEFAULTS.gcs_chunk_mb)
-    connect_timeout: float = _DEFAULTS.dest_connect_timeout_seconds
-    read_timeout: float = _DEFAULTS.dest_read_timeout_seconds
+    gcs_project: str | None = _setting("gcs_project")
+    retry_seconds: float = _setting("dest_retry_seconds")
+    max_attempts: int | None = _setting("dest_max_attempts")
+    backoff_base_seconds: float = _setting("dest_backoff_base_seconds")
+    backoff_max_seconds: float = _setting("dest_backoff_max_seconds")
+    multipart_threshold: int = _setting("multipart_threshold_mb", in_mib=True)
+    part_size: int = _setting("multipart_part_mb", in_mib=True)
+    gcs_resumable_threshold: int = _setting("gcs_resumable_threshold_mb", in_mib=True)
+    gcs_chunk_size: int = _setting("gcs_chunk_mb", in_mib=True)
+    connect_timeout: float = _setting("dest_connect_timeout_seconds")
+    read_timeout: float = _setting("dest_read_timeout_seconds")
     # Injection points (tests, custom stores): build the storage client yourself.
     gcs_client_factory: Callable[[str | None], Any] | None = field(default=None, repr=False)
 
@@ -89,22 +96,13 @@ class DestinationSettings:
         """Endpoint, region, project, retries, timeouts and upload sizes of the model.
         AWS keys stay in boto's own env chain; STORAGE_EMULATOR_HOST is read by the
         google client itself."""
-        return cls(
-            s3_endpoint_url=settings.s3_endpoint_url,
-            sts_endpoint_url=settings.sts_endpoint,
-            region=settings.aws_region,
-            gcs_project=settings.gcs_project,
-            retry_seconds=settings.dest_retry_seconds,
-            max_attempts=settings.dest_max_attempts,
-            backoff_base_seconds=settings.dest_backoff_base_seconds,
-            backoff_max_seconds=settings.dest_backoff_max_seconds,
-            multipart_threshold=mib(settings.multipart_threshold_mb),
-            part_size=mib(settings.multipart_part_mb),
-            gcs_resumable_threshold=mib(settings.gcs_resumable_threshold_mb),
-            gcs_chunk_size=mib(settings.gcs_chunk_mb),
-            connect_timeout=settings.dest_connect_timeout_seconds,
-            read_timeout=settings.dest_read_timeout_seconds,
-        )
+        values = {}
+        for f in fields(cls):
+            if "setting" in f.metadata:
+                name, in_mib = f.metadata["setting"]
+                value = getattr(settings, name)
+                values[f.name] = mib(value) if in_mib else value
+        return cls(**values)
 
     @classmethod
     def from_env(cls) -> DestinationSettings:
