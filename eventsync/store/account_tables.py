@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-from eventsync.store.schema import metadata
+from eventsync.store.schema import WORKSPACE_ID, metadata, stamp
 
 console_accounts = Table(
     "console_accounts",
@@ -32,33 +32,33 @@ console_accounts = Table(
     Column("must_change_password", Boolean, nullable=False, default=False),
     # Sealed (eventsync/store/totp_sealing.py): `fernet:<token>`.
     Column("totp_secret", String(255), nullable=True),
-    Column("totp_enabled_at", String(32), nullable=True),  # NULL: not enrolled
+    stamp("totp_enabled_at", nullable=True),  # NULL: not enrolled
     Column("totp_last_step", BigInteger, nullable=True),  # a code is accepted once
-    Column("created_at", String(32), nullable=False),
-    Column("password_changed_at", String(32), nullable=True),
+    stamp("created_at"),
+    stamp("password_changed_at", nullable=True),
 )
 
 console_members = Table(
     "console_members",
     metadata,
-    Column("workspace_id", String(64), nullable=False),
+    Column("workspace_id", WORKSPACE_ID, nullable=False),
     Column("account_id", String(32), nullable=False, index=True),
     Column("role", String(32), nullable=False),  # eventsync/access.py Role
-    Column("created_at", String(32), nullable=False),
+    stamp("created_at"),
     PrimaryKeyConstraint("workspace_id", "account_id"),
 )
 
 console_workspace_settings = Table(
     "console_workspace_settings",
     metadata,
-    Column("workspace_id", String(64), primary_key=True),
+    Column("workspace_id", WORKSPACE_ID, primary_key=True),
     Column("mfa_required", Boolean, nullable=False, default=False),
     Column("sso_issuer", Text, nullable=True),
     Column("sso_client_id", String(256), nullable=True),
     Column("sso_domains", Text, nullable=True),  # space-separated, lower-cased
     Column("sso_default_role", String(32), nullable=True),
     Column("sso_required", Boolean, nullable=False, default=False),
-    Column("updated_at", String(32), nullable=False),
+    stamp("updated_at"),
 )
 
 console_sessions = Table(
@@ -68,11 +68,11 @@ console_sessions = Table(
     Column("account_id", String(32), nullable=True, index=True),  # NULL: not signed in
     Column("stage", String(16), nullable=False),  # anonymous | mfa | full
     Column("auth_method", String(16), nullable=True),  # password | sso
-    Column("sso_workspace_id", String(64), nullable=True),  # the workspace whose IdP vouched
+    Column("sso_workspace_id", WORKSPACE_ID, nullable=True),  # the workspace whose IdP vouched
     Column("csrf_token", String(64), nullable=False),
-    Column("created_at", String(32), nullable=False),
-    Column("last_seen_at", String(32), nullable=False),
-    Column("expires_at", String(32), nullable=False),  # absolute expiry
+    stamp("created_at"),
+    stamp("last_seen_at"),
+    stamp("expires_at"),  # absolute expiry
 )
 
 console_recovery_codes = Table(
@@ -80,7 +80,7 @@ console_recovery_codes = Table(
     metadata,
     Column("account_id", String(32), nullable=False),
     Column("code_hash", String(64), nullable=False),
-    Column("used_at", String(32), nullable=True),
+    stamp("used_at", nullable=True),
     PrimaryKeyConstraint("account_id", "code_hash"),
 )
 
@@ -89,15 +89,15 @@ console_tokens = Table(
     metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("purpose", String(16), nullable=False),  # invitation | reset | sso
-    Column("workspace_id", String(64), nullable=True, index=True),
+    Column("workspace_id", WORKSPACE_ID, nullable=True, index=True),
     Column("account_id", String(32), nullable=True),
     Column("email", String(320), nullable=True),
     Column("role", String(32), nullable=True),
     Column("data", Text, nullable=True),  # JSON (the SSO nonce and PKCE verifier)
     Column("created_by", String(32), nullable=True),
-    Column("created_at", String(32), nullable=False),
-    Column("expires_at", String(32), nullable=False),
-    Column("used_at", String(32), nullable=True),
+    stamp("created_at"),
+    stamp("expires_at"),
+    stamp("used_at", nullable=True),
 )
 
 # One row per failed sign-in, keyed by a hash of the account's e-mail or the client
@@ -118,8 +118,8 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workspace_id", String(64), nullable=False),
-    Column("at", String(32), nullable=False),
+    Column("workspace_id", WORKSPACE_ID, nullable=False),
+    stamp("at"),
     Column("source", String(16), nullable=False),  # console | api | cli
     Column("actor", String(64), nullable=False),  # account id, key:<id>, cli:<user>
     Column("actor_label", String(320), nullable=True),  # the member's e-mail then

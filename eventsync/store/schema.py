@@ -44,6 +44,13 @@ def _width(field: str) -> String:
 
 
 SUBJECT_ID = String(LIMITS.subject_id)
+WORKSPACE_ID = String(64)  # "ws_" and 12 hex digits by default; the demo's is named
+
+
+def stamp(name: str, *, nullable: bool = False) -> Column[str]:
+    """A bookkeeping timestamp: ISO-8601 text in UTC (``eventsync.clock.now_iso``)."""
+    return Column(name, String(32), nullable=nullable)
+
 
 metadata = MetaData(
     naming_convention={
@@ -56,10 +63,10 @@ metadata = MetaData(
 workspaces = Table(
     "workspaces",
     metadata,
-    Column("id", String(64), primary_key=True),
+    Column("id", WORKSPACE_ID, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("retention_days", Integer, nullable=True),
-    Column("created_at", String(32), nullable=False),
+    stamp("created_at"),
 )
 
 api_keys = Table(
@@ -68,11 +75,11 @@ api_keys = Table(
     # The public half of a key ("esk_<id>_<secret>"): lets us find the row without
     # scanning; the secret is stored only as a salted scrypt hash.
     Column("id", String(32), primary_key=True),
-    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("workspace_id", WORKSPACE_ID, nullable=False, index=True),
     Column("salt", String(64), nullable=False),
     Column("key_hash", String(128), nullable=False),
-    Column("created_at", String(32), nullable=False),
-    Column("revoked_at", String(32), nullable=True),
+    stamp("created_at"),
+    stamp("revoked_at", nullable=True),
     # 0003: what the key may do (space-separated scopes, see eventsync/keys.py), a name
     # for people, an optional expiry, and the last use (written at most once a minute).
     Column("name", String(200), nullable=True),
@@ -82,15 +89,15 @@ api_keys = Table(
         nullable=False,
         server_default=DEFAULT_SCOPES,
     ),
-    Column("expires_at", String(32), nullable=True),
-    Column("last_used_at", String(32), nullable=True),
+    stamp("expires_at", nullable=True),
+    stamp("last_used_at", nullable=True),
 )
 
 syncs = Table(
     "syncs",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("workspace_id", WORKSPACE_ID, nullable=False, index=True),
     Column("title", String(200), nullable=False),
     # Fixed after creation: a local path, file://, s3:// or gs:// URI.
     Column("destination", Text, nullable=False),
@@ -101,21 +108,21 @@ syncs = Table(
     Column("enabled", Boolean, nullable=False),
     # Destination options that are not secrets (SSE mode, KMS key id, role ARN ...).
     Column("options", Text, nullable=False),
-    Column("created_at", String(32), nullable=False),
-    Column("updated_at", String(32), nullable=False),
+    stamp("created_at"),
+    stamp("updated_at"),
     Column("paused_reason", Text, nullable=True),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     # daily (03:00 UTC, the closed day) or hourly (also today so far): read at tick time.
     Column("frequency", String(16), nullable=False, server_default="daily"),
     Column("event_names", Text, nullable=True),  # JSON list of names / `*` globs, NULL = all
     # Set by `eventsync sync delete`: the row stays for erasures (migration 0012).
-    Column("deleted_at", String(32), nullable=True),
+    stamp("deleted_at", nullable=True),
 )
 
 events = Table(
     "events",
     metadata,
-    Column("workspace_id", String(64), nullable=False),
+    Column("workspace_id", WORKSPACE_ID, nullable=False),
     Column("event_id", _width("event_id"), nullable=False),
     Column("event_type", _width("event_type"), nullable=True),
     Column("event_name", _width("event_name"), nullable=True),
@@ -149,7 +156,7 @@ def _profiles(name: str, subject: str, *more: Column[Any]) -> Table:
     return Table(
         name,
         metadata,
-        Column("workspace_id", String(64), nullable=False),
+        Column("workspace_id", WORKSPACE_ID, nullable=False),
         Column(subject, SUBJECT_ID, nullable=False),
         *more,
         Column("properties", Text, nullable=True),
@@ -169,7 +176,7 @@ export_ledger = Table(
     metadata,
     Column("sync_id", String(64), nullable=False),
     Column("day", String(10), nullable=False),  # YYYY-MM-DD (UTC)
-    Column("workspace_id", String(64), nullable=False),
+    Column("workspace_id", WORKSPACE_ID, nullable=False),
     Column("export_id", String(64), nullable=False),
     Column("status", String(16), nullable=False),  # exported | failed | blocked
     Column("rows", BigInteger, nullable=False, default=0),
@@ -181,7 +188,7 @@ export_ledger = Table(
     Column("source_max_received_at", BigInteger, nullable=True),
     Column("source_checksum", String(32), nullable=True),
     Column("error", Text, nullable=True),
-    Column("exported_at", String(32), nullable=False),
+    stamp("exported_at"),
     # The filters the day was exported with (JSON; NULL: before they were recorded): the
     # re-sync compares the source under them, so a changed filter re-exports nothing.
     Column("source_filter", Text, nullable=True),
@@ -216,7 +223,7 @@ day_fences = Table(
     Column("day", String(10), nullable=False),
     Column("generation", BigInteger, nullable=False),
     Column("writer", String(160), nullable=False),  # e.g. "export run <id>", "erasure <id>"
-    Column("taken_at", String(32), nullable=False),
+    stamp("taken_at"),
     PrimaryKeyConstraint("sync_id", "day"),
 )
 
@@ -226,12 +233,12 @@ day_fences = Table(
 suppressions = Table(
     "suppressions",
     metadata,
-    Column("workspace_id", String(64), nullable=False),
+    Column("workspace_id", WORKSPACE_ID, nullable=False),
     Column("subject_type", String(8), nullable=False),  # user | company
     Column("subject_hash", String(64), nullable=False),  # HMAC-SHA256, hex
     Column("key_id", String(16), nullable=False),
     Column("request_id", String(64), nullable=False),
-    Column("created_at", String(32), nullable=False),
+    stamp("created_at"),
     PrimaryKeyConstraint("workspace_id", "subject_type", "subject_hash"),
 )
 
@@ -249,10 +256,10 @@ erasure_journal_applied = Table(
     "erasure_journal_applied",
     metadata,
     Column("entry_id", String(64), primary_key=True),
-    Column("workspace_id", String(64), nullable=False),
+    Column("workspace_id", WORKSPACE_ID, nullable=False),
     Column("operation", String(8), nullable=False),  # erase | lift
-    Column("recorded_at", String(32), nullable=False),  # the journal's time of the entry
-    Column("applied_at", String(32), nullable=False),
+    stamp("recorded_at"),  # the journal's time of the entry
+    stamp("applied_at"),
     Column("source", String(16), nullable=False),  # live | journal (re-applied)
 )
 
@@ -263,7 +270,7 @@ store_meta = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
-    Column("updated_at", String(32), nullable=False),
+    stamp("updated_at"),
 )
 
 # Alert incidents (eventsync/ops/alerts.py): one row per incident key, so each incident
@@ -274,16 +281,16 @@ alert_incidents = Table(
     Column("key", String(200), primary_key=True),  # e.g. "failed_day:<sync>:<day>"
     Column("kind", String(32), nullable=False),
     Column("summary", Text, nullable=False),  # names syncs/requests, never a subject
-    Column("opened_at", String(32), nullable=False),
-    Column("notified_at", String(32), nullable=True),
-    Column("resolved_at", String(32), nullable=True),
+    stamp("opened_at"),
+    stamp("notified_at", nullable=True),
+    stamp("resolved_at", nullable=True),
 )
 
 privacy_requests = Table(
     "privacy_requests",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("workspace_id", WORKSPACE_ID, nullable=False, index=True),
     Column("kind", String(16), nullable=False),  # eventsync/privacy/states.py RequestKind
     Column("status", String(16), nullable=False),  # eventsync/privacy/states.py RequestStatus
     # JSON lists of the ids while the request is in flight; emptied when it completes
@@ -297,15 +304,15 @@ privacy_requests = Table(
     Column("progress", Text, nullable=False),  # JSON: per step / per destination
     Column("result_location", Text, nullable=True),
     Column("error", Text, nullable=True),
-    Column("created_at", String(32), nullable=False),
-    Column("updated_at", String(32), nullable=False),
-    Column("started_at", String(32), nullable=True),
-    Column("completed_at", String(32), nullable=True),
-    Column("verified_at", String(32), nullable=True),
+    stamp("created_at"),
+    stamp("updated_at"),
+    stamp("started_at", nullable=True),
+    stamp("completed_at", nullable=True),
+    stamp("verified_at", nullable=True),
     # The runner's lease on a running request (0004): the owner (a run id, or the CLI's
     # host:pid) renews it while it works; once expired the request may be retried.
     Column("lease_owner", String(128), nullable=True),
-    Column("lease_expires_at", String(32), nullable=True),
+    stamp("lease_expires_at", nullable=True),
     # Why a result is empty or gone (e.g. the subject was erased), for the API.
     Column("result_note", Text, nullable=True),
 )
@@ -315,9 +322,9 @@ privacy_request_log = Table(
     "privacy_request_log",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workspace_id", String(64), nullable=False, index=True),
+    Column("workspace_id", WORKSPACE_ID, nullable=False, index=True),
     Column("request_id", String(64), nullable=True, index=True),
-    Column("at", String(32), nullable=False),
+    stamp("at"),
     Column("actor", String(128), nullable=False),
     Column("action", String(64), nullable=False),
     Column("detail", Text, nullable=False),  # JSON
