@@ -215,14 +215,15 @@ class Destination(abc.ABC):
         """The classified error of a failed operation, naming sync, bucket, object and
         cause in words that match `reason`: a DestinationPermissionError for a refused
         optional capability, a DestinationNotFoundError for an object that is not there."""
+        happened = what_happened(self.uri.kind, self.bucket, op, where, reason)
+        message = f"sync {self.sync_id}: {happened} ({reason}): {cause}"
         kind: type[DestinationError] = DestinationError
         if refused_capability:
             kind = DestinationPermissionError
         elif missing_object:
             kind, reason = DestinationNotFoundError, "not_found"
-        happened = what_happened(self.uri.kind, self.bucket, op, where, reason)
         return kind(
-            f"sync {self.sync_id}: {happened} ({reason}): {cause}",
+            message,
             reason=reason,
             sync_id=self.sync_id,
             bucket=self.bucket,

@@ -51,3 +51,32 @@ def test_keys_resolve_under_the_prefix_and_back(tmp_path: Path) -> None:
 def test_an_unknown_reason_becomes_refused() -> None:
     assert DestinationError("boom", reason="gremlins").reason == "refused"
     assert DestinationError("boom", reason="throttled").reason == "throttled" in REASONS
+
+
+def test_a_failure_is_the_kind_a_caller_acts_on_and_names_sync_bucket_and_cause(
+    tmp_path: Path,
+) -> None:
+    from eventsync.destinations.interface import (
+        DestinationNotFoundError,
+        DestinationPermissionError,
+    )
+    from eventsync.destinations.s3.bucket import S3Destination
+
+    dest = S3Destination(parse_destination("s3://bkt/p"), client=None, sync_id="s_1")
+    where = "s3://bkt/p/k"
+    plain = dest.failure("put", "k", where, "throttled", "SlowDown")
+    assert type(plain) is DestinationError and plain.reason == "throttled"
+    assert str(plain) == "sync s_1: S3 kept throttling put of s3://bkt/p/k (throttled): SlowDown"
+    denied = dest.failure(
+        "list", "", where, "access_denied", "AccessDenied", refused_capability=True
+    )
+    assert isinstance(denied, DestinationPermissionError) and denied.key is None
+    missing = dest.failure("get", "k", where, "no_such_bucket", "NoSuchBucket", missing_object=True)
+    assert isinstance(missing, DestinationNotFoundError) and missing.reason == "not_found"
+    assert "bucket 'bkt' does not exist" in str(missing)  # the words still say what happened
+    exists = dest.already_exists("k")
+    assert exists.reason == "exists" and (exists.sync_id, exists.bucket, exists.key) == (
+        "s_1",
+        "bkt",
+        "k",
+    )
