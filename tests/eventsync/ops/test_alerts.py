@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,12 +23,7 @@ from eventsync.ops import alerts
 from eventsync.privacy import request_store
 from eventsync.store.schema import alert_incidents, export_ledger
 from tests.eventsync.privacy.scenario import TARGET, seed
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.fixtures.ports import free_port as _free_port
 
 
 @dataclass
