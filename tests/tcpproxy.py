@@ -11,11 +11,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.fixtures.ports import free_port
 
 
 @dataclass
@@ -24,7 +20,7 @@ class TcpProxy:
     upstream_port: int
     # Once clients have sent this many bytes in all: cut every connection and refuse.
     cut_after_bytes: int | None = None
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     sent: int = 0  # bytes from clients to the server, in all
     cuts: int = 0
 

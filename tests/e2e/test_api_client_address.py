@@ -13,8 +13,9 @@ import pytest
 import redis
 
 from eventsync.workspaces import create_key, create_workspace
-from tests.eventsync.api.server import api_server, free_port
+from tests.eventsync.api.server import api_server
 from tests.fixtures.nginx import nginx, self_signed
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

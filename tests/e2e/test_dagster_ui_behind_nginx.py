@@ -21,8 +21,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.eventsync.api.server import free_port
 from tests.fixtures.nginx import nginx_binary, self_signed, write_main_conf
+from tests.fixtures.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "docs" / "nginx-dagster-ui.conf"

@@ -36,8 +36,8 @@ from eventsync.clock import now_iso
 from eventsync.store.schema import events, privacy_requests
 from pipeline.runs.dagster_internals import BulkActionStatus
 from tests.e2e.production_stack import Stack, Webhook, wait_until
-from tests.eventsync.api.server import free_port
 from tests.fixtures.broker import _reachable
+from tests.fixtures.ports import free_port
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 SYNC = "sync_demo_local"

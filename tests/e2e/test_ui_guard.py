@@ -23,8 +23,8 @@ import pytest
 from dagster import AssetMaterialization, DagsterInstance
 from playwright.sync_api import sync_playwright
 
-from tests.eventsync.api.server import free_port
 from tests.fixtures.dagster_dev import DagsterDev
+from tests.fixtures.ports import free_port
 from tests.foreign_page import foreign_page
 
 pytestmark = pytest.mark.slow

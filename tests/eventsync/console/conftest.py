@@ -23,7 +23,8 @@ from sqlalchemy import Engine
 
 from eventsync.accounts import members
 from eventsync.workspaces import create_workspace
-from tests.eventsync.api.server import ApiServer, api_server, free_port
+from tests.eventsync.api.server import ApiServer, api_server
+from tests.fixtures.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from eventsync.accounts import throttle, tokens
 from eventsync.workspaces import create_key, list_keys
-from tests.eventsync.api.server import api_server, free_port
+from tests.eventsync.api.server import api_server
 from tests.eventsync.console.conftest import (
     PASSWORD,
     Console,
@@ -26,6 +26,7 @@ from tests.eventsync.console.conftest import (
     to_team,
     workspace_with_owner,
 )
+from tests.fixtures.ports import free_port
 from tests.foreign_page import foreign_page
 
 

@@ -74,7 +74,7 @@ def test_a_taken_port_is_named_with_its_holder_and_the_demo_does_not_start(
     import os
     import socket
 
-    from tests.fixtures.s3 import free_port
+    from tests.fixtures.ports import free_port
 
     holder = socket.socket()
     holder.bind(("127.0.0.1", free_port()))

@@ -18,7 +18,7 @@ from eventsync.syncs.config import create_sync
 from eventsync.workspaces import create_workspace
 from tests.faultproxy import FaultProxy, Respond
 from tests.fixtures.ceph import CephS3
-from tests.fixtures.s3 import free_port
+from tests.fixtures.ports import free_port
 from tests.fixtures.s3_servers import S3Target
 
 

@@ -11,7 +11,7 @@ import pytest
 from eventsync.destinations import DestinationError, DestinationSettings, open_destination
 from eventsync.destinations.s3.bucket import S3Destination
 from eventsync.destinations.s3.encryption import same_kms_key
-from tests.fixtures.s3 import free_port
+from tests.fixtures.ports import free_port
 
 
 def test_endpoint_unreachable_is_retried_then_reported(s3_settings):

@@ -23,7 +23,7 @@ from eventsync.ops import alerts
 from eventsync.privacy import request_store
 from eventsync.store.schema import alert_incidents, export_ledger
 from tests.eventsync.privacy.scenario import TARGET, seed
-from tests.fixtures.ports import free_port as _free_port
+from tests.fixtures.ports import free_port
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Mailbox:
 
 @pytest.fixture
 def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
-    box = Mailbox(_free_port())
+    box = Mailbox(free_port())
     controller = Controller(box, hostname="127.0.0.1", port=box.port)
     controller.start()
     monkeypatch.setenv("EVENTSYNC_SMTP_HOST", "127.0.0.1")

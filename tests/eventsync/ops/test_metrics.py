@@ -25,8 +25,9 @@ from eventsync.ops.metrics import StoreCollector
 from eventsync.privacy import request_store, runner
 from eventsync.store.schema import export_ledger
 from pipeline.metrics import DagsterCollector
-from tests.eventsync.ops.test_alerts import _fail_day, _free_port
+from tests.eventsync.ops.test_alerts import _fail_day
 from tests.eventsync.privacy.scenario import TARGET, seed
+from tests.fixtures.ports import free_port
 
 
 def _scrape(url: str) -> dict[tuple[str, tuple], float]:
@@ -68,7 +69,7 @@ def test_the_exporter_serves_the_pipeline_and_the_run_queue(
     registry = CollectorRegistry()
     registry.register(StoreCollector(engine))
     registry.register(DagsterCollector(instance))
-    port = _free_port()
+    port = free_port()
     server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
     try:
         m = _scrape(f"http://127.0.0.1:{port}/metrics")
