@@ -8,10 +8,11 @@ ledger), reported in the date's materialization metadata and checks.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from eventsync.clock import utc_today, utcnow
 from eventsync.settings import load
 
 # The dynamic partitions of the date x sync design this one replaced; only
@@ -33,9 +34,7 @@ def rolling_start(today: date) -> str:
 
 # The first partition day; EVENTSYNC_PARTITIONS_START (YYYY-MM-DD) overrides it.
 _configured = load().partitions_start
-PARTITIONS_START = (
-    _configured.isoformat() if _configured else rolling_start(datetime.now(UTC).date())
-)
+PARTITIONS_START = _configured.isoformat() if _configured else rolling_start(utc_today())
 
 # end_offset=1: the last partition is today, so the hourly syncs' intraday runs
 # materialize today's date (metadata `status: partial` with the cut-off,
@@ -55,7 +54,7 @@ def day_range(first: str, last: str) -> list[str]:
 def open_days(days: list[str], now: datetime | None = None) -> list[str]:
     """The days of `days` not yet closed at `now` (today in UTC or later): a complete
     export of them would claim a day that is still growing."""
-    today = (now or datetime.now(UTC)).date().isoformat()
+    today = (now or utcnow()).date().isoformat()
     return [d for d in days if d >= today]
 
 

@@ -13,6 +13,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def utc_today() -> date:
+    """Today's UTC day: the one still open; every earlier day is closed."""
+    return utcnow().date()
+
+
 def now_iso() -> str:
     """Bookkeeping timestamp: ISO-8601, UTC, microseconds."""
     return utcnow().isoformat(timespec="microseconds")

@@ -4,12 +4,12 @@
 
 import hashlib
 import json
-from datetime import UTC, datetime
 
 import dagster as dg
 
 from assets.freshness import evaluate_freshness
 from assets.partitions import closed_days
+from eventsync.clock import utc_today
 from eventsync.syncs.config import Sync, list_syncs
 from pipeline.runs.backfills import (
     backfill_request,
@@ -52,7 +52,7 @@ def new_sync_sensor(context: dg.SensorEvaluationContext, store: EventStoreResour
     # Cursor: {sync_id: "enabled" | "disabled" | "paused" | "deleted"} as seen on the
     # previous tick.
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    today = datetime.now(UTC).date()
+    today = utc_today()
     state: dict[str, str] = {}
     wanted: list[tuple[Sync, str, list[str]]] = []
     for sync in list_syncs(store.engine()):

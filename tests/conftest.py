@@ -27,6 +27,7 @@ os.environ["EVENTSYNC_ENV_FILE"] = os.path.join(os.path.dirname(__file__), "no-s
 os.environ.setdefault("EVENTSYNC_PARTITIONS_START", "2025-01-01")
 
 pytest_plugins = [
+    "tests.fixtures.clock",
     "tests.fixtures.dagster_env",
     "tests.fixtures.postgres",
     "tests.fixtures.s3",

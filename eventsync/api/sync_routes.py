@@ -17,7 +17,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from eventsync.api.auth import EngineDep, SyncsReader, SyncsWriter
 from eventsync.api.error_handlers import responses
-from eventsync.clock import FIRST_DAY, day_parameter, utcnow
+from eventsync.clock import FIRST_DAY, day_parameter, utc_today
 from eventsync.destinations.interface import parse_destination
 from eventsync.engine.event_schema import EVENT_TYPES
 from eventsync.engine.formats import COMPRESSIONS, FORMATS
@@ -85,7 +85,7 @@ def list_day_status(
     if len(sync_id) > MAX_SYNC_ID_LENGTH or not sync_id.isprintable():
         raise NotFound("sync not found")
     sync = get_sync(engine, sync_id, caller.workspace_id)
-    yesterday = utcnow().date() - timedelta(days=1)
+    yesterday = utc_today() - timedelta(days=1)
     # An hourly sync's today so far is a day too (status `partial`).
     newest = yesterday + timedelta(days=1) if sync.frequency == "hourly" else yesterday
     last = day_parameter("to", to, newest)

@@ -272,13 +272,14 @@ def sync_delete(sync_id: str, yes: bool, as_json: bool) -> None:
 @command
 def sync_status_cmd(sync_id: str, first: str | None, last: str | None, as_json: bool) -> None:
     """Where the sync stands: last exported day, lag, pause reason, per-day status."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
+    from eventsync.clock import utc_today
     from eventsync.syncs.config import get_sync
     from eventsync.syncs.health import day_statuses, sync_status
 
     s = get_sync(open_store(), sync_id)
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    yesterday = utc_today() - timedelta(days=1)
     days = day_statuses(
         open_store(),
         s,

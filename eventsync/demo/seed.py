@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from eventsync.clock import US_PER_DAY, day_bounds_us, utcnow
+from eventsync.clock import US_PER_DAY, day_bounds_us, utc_today
 from eventsync.errors import ConfigError, NotFound
 from eventsync.ingest import insert_event_rows, upsert_profiles
 from eventsync.privacy.suppressions import admission, split_erased
@@ -474,7 +474,7 @@ def seed_demo(
             f"must be an integer from 1 to {MAX_EVENTS_PER_DAY}, got {events_per_day!r}",
         )
     started = time.perf_counter()
-    today = today or utcnow().date()
+    today = today or utc_today()
     result = _ensure_workspace_and_sync(engine, days, destination)
     universe = _universe(seed, events_per_day)
     day_list = [today - timedelta(days=i) for i in range(days, 0, -1)]

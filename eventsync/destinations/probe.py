@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from eventsync.clock import utcnow
 from eventsync.destinations.interface import Destination, DestinationError, ObjectWritten
 
 PROBE_PREFIX = "_eventsync/test/"
@@ -120,7 +120,7 @@ def check_destination(destination: Destination, manifest_key: str | None = None)
     body = json.dumps(
         {
             "probe": probe_id,
-            "written_at": datetime.now(UTC).isoformat(),
+            "written_at": utcnow().isoformat(),
             "by": "eventsync sync test",
         }
     ).encode()

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
-from eventsync.clock import day_bounds_us, utcnow
+from eventsync.clock import day_bounds_us, utc_today
 from eventsync.engine.staging import remove_partitions_before
 from eventsync.privacy.request_store import audit
 from eventsync.store.schema import events, workspaces
@@ -49,7 +49,7 @@ def purge_expired(
     engine: Engine, today: date | None = None, actor: str = "retention"
 ) -> list[dict[str, Any]]:
     """Purge every workspace that sets retention_days."""
-    today = today or utcnow().date()
+    today = today or utc_today()
     with engine.connect() as conn:
         rows = conn.execute(
             select(workspaces.c.id, workspaces.c.retention_days).where(

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from eventsync.clock import utcnow
+from eventsync.clock import utc_today
 from eventsync.engine.export_records import filter_key
 from eventsync.engine.extract import Fingerprint, day_fingerprints
 from eventsync.errors import ConfigError
@@ -75,7 +75,7 @@ def plan_chosen_days(sync: Sync, days: list[str], today: date | None = None) -> 
     """A re-sync of days named by hand (`eventsync sync resync --day D`), e.g. to apply a
     changed filter to past days. Each must be a closed UTC day (YYYY-MM-DD) at most
     MAX_BACKFILL_DAYS back; ConfigError names the first that is not."""
-    today = today or utcnow().date()
+    today = today or utc_today()
     first = today - timedelta(days=MAX_BACKFILL_DAYS)
     chosen: set[str] = set()
     for value in days:
@@ -186,7 +186,7 @@ def plan_resync(
 ) -> ResyncPlan:
     """Compare the source's fingerprints with the export ledger over the window."""
     started = time.perf_counter()
-    first, last = _window(sync, window_days, today or utcnow().date())
+    first, last = _window(sync, window_days, today or utc_today())
     if first > last:
         return ResyncPlan(sync.id, (first.isoformat(), last.isoformat()), 0, 0)
     first_s, last_s = first.isoformat(), last.isoformat()

@@ -5,13 +5,13 @@ asset backfill) together, in one function each."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 from sqlalchemy import Engine
 
 from assets.partitions import closed_days
+from eventsync.clock import utc_today
 from eventsync.syncs.config import Sync, delete_sync, get_sync
 from eventsync.syncs.health import pause_sync, require_unpaused, resume_sync
 from pipeline.runs.backfills import BackfillPlan, submit_backfill
@@ -53,7 +53,7 @@ def backfill_last_days(
     """Queue an asset backfill of the sync's last `days` closed UTC days (default: its
     backfill_days); a paused sync is refused (ConfigError)."""
     s = require_unpaused(get_sync(engine, sync_id))
-    window = closed_days(days or s.backfill_days, datetime.now(UTC).date())
+    window = closed_days(days or s.backfill_days, utc_today())
     return s, submit_backfill(instance, s, window, reason)
 
 

@@ -5,9 +5,10 @@ other sync-days of the batch are exported in the same run, which fails naming it
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -21,8 +22,9 @@ from pipeline.definitions import defs
 from pipeline.runs.tags import SYNCS_TAG
 from tests.assets.verdicts import check_verdicts, partition_status
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 DAYS = [(TODAY - timedelta(days=i)).isoformat() for i in range(5, 0, -1)]
 BAD = DAYS[2]
 TWENTY_PERCENT_INVALID = {f"i{i}": {"properties": "not json"} for i in range(0, 50, 5)}

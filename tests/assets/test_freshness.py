@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from assets.freshness import CHECK_NAME
 from eventsync.syncs.config import create_sync
@@ -13,9 +14,10 @@ from eventsync.syncs.health import freshness
 from eventsync.workspaces import create_workspace
 from pipeline.sensors import export_freshness_sensor
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
 from tests.fixtures.dagster_env import materialize_day, tick_sensor
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
 
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import time_machine
 
-from eventsync.clock import US_PER_DAY, day_bounds_us, from_us, now_iso, parse_day, to_us
+from eventsync.clock import (
+    US_PER_DAY,
+    day_bounds_us,
+    from_us,
+    now_iso,
+    parse_day,
+    to_us,
+    utc_today,
+)
 
 
 def test_microseconds_round_trip_exactly() -> None:
@@ -36,3 +45,11 @@ def test_bookkeeping_timestamps_are_utc_with_microseconds() -> None:
     stamp = now_iso()
     assert stamp.endswith("+00:00")
     assert len(stamp.split(".")[1]) == len("123456+00:00")
+
+
+def test_today_is_the_utc_day_whatever_the_local_zone() -> None:
+    """21:00 in New York (the suite's zone) on the 7th is already the 8th in UTC."""
+    at = datetime(2026, 12, 8, 2, 0, tzinfo=UTC).timestamp()  # a timestamp keeps the zone
+    with time_machine.travel(at, tick=False):
+        assert datetime.now().day == 7  # local
+        assert utc_today() == datetime(2026, 12, 8).date()

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from eventsync.clock import to_us
 from eventsync.engine import layout
@@ -96,6 +97,7 @@ def test_many_hourly_syncs_are_split_into_runs(engine, tmp_path):
     assert len({r.run_key for r in requests}) == 6
 
 
+@pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under the test
 def test_the_asset_job_leaves_today_to_the_intraday_runs(engine, instance, tmp_path):
     """Today's partition exists (end_offset=1) for the intraday runs; a run of the
     asset job that reaches it exports only the closed days and says why."""

@@ -3,10 +3,10 @@ op job, which queues one backfill of the changed days and says which and why."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from sqlalchemy import Engine
 
 from assets.partitions import closed_days, partitions
@@ -16,6 +16,9 @@ from pipeline.definitions import defs
 from pipeline.jobs import resync_job
 from resources import store_resource
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
+
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 
 
 def test_the_daily_job_exports_both_assets_per_partition() -> None:
@@ -32,7 +35,7 @@ def test_the_resync_job_queues_the_never_exported_days(
 ) -> None:
     ws = create_workspace(engine, "acme").workspace_id
     sync = create_sync(engine, ws, str(tmp_path / "out"))
-    (yesterday,) = closed_days(1, datetime.now(UTC).date())
+    (yesterday,) = closed_days(1, TODAY)
     insert_day(engine, ws, yesterday, 5)
     result = resync_job.execute_in_process(
         run_config={"ops": {"plan_and_queue_resync": {"config": {"window_days": 30}}}},
@@ -52,7 +55,6 @@ def test_the_newest_day_of_a_batched_run_is_each_assets_latest_materialization(
 ) -> None:
     """A run of several days materializes them oldest first, so each asset's "Latest
     materialization" in the UI is the newest day (issue 22 item 5)."""
-    from datetime import UTC, datetime
 
     from assets.partitions import closed_days
     from eventsync.syncs.config import create_sync
@@ -63,7 +65,7 @@ def test_the_newest_day_of_a_batched_run_is_each_assets_latest_materialization(
 
     ws = create_workspace(engine, "acme").workspace_id
     sync = create_sync(engine, ws, str(tmp_path / "out"))
-    days = closed_days(4, datetime.now(UTC).date())
+    days = closed_days(4, TODAY)
     for day in days:
         insert_day(engine, ws, day, 3)
     result = defs.resolve_job_def("daily_sync_job").execute_in_process(

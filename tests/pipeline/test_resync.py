@@ -26,8 +26,9 @@ from pipeline.runs.backfills import EXPORT_ASSETS
 from pipeline.runs.tags import SYNCS_TAG
 from pipeline.schedules import weekly_resync_schedule
 from tests.factories import event_row, insert_day
+from tests.fixtures.clock import TODAY
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 DAYS = [(TODAY - timedelta(days=i)).isoformat() for i in range(8, 0, -1)]  # 8 closed days
 LATE = [DAYS[0], DAYS[3], DAYS[5]]
 

@@ -4,9 +4,8 @@ requested twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import dagster as dg
+import pytest
 
 from assets.partitions import closed_days
 from eventsync.syncs.config import create_sync, get_sync, update_sync
@@ -16,9 +15,10 @@ from pipeline.runs.backfills import EXPORT_ASSETS, add_requested_backfill, submi
 from pipeline.runs.pause import cancel_sync_work
 from pipeline.runs.tags import SYNCS_TAG
 from pipeline.sensors import new_sync_sensor
+from tests.fixtures.clock import TODAY
 from tests.fixtures.dagster_env import tick_sensor
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 
 
 def _days(request: dg.RunRequest) -> list[str]:

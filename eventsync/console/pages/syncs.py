@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from eventsync import settings
 from eventsync.access import Permission
-from eventsync.clock import FIRST_DAY, day_parameter, utcnow
+from eventsync.clock import FIRST_DAY, day_parameter, utc_today
 from eventsync.console import nav, sync_form, web
 from eventsync.console.web import Ctx, require
 from eventsync.destinations.interface import parse_destination
@@ -263,7 +263,7 @@ async def create_sync(
 # --- one sync ---------------------------------------------------------------------------
 def _sync_page(ctx: Ctx, s: Sync, status: int = 200, **extra: Any) -> Response:
     q = ctx.request.query_params
-    yesterday = utcnow().date() - timedelta(days=1)
+    yesterday = utc_today() - timedelta(days=1)
     error = None
     try:
         last = day_parameter("to", q.get("to") or None, yesterday)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,8 +17,9 @@ from eventsync.engine.staging import stage_day
 from eventsync.syncs.config import create_sync
 from eventsync.workspaces import create_workspace
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 D1, D2, D3 = [(TODAY - timedelta(days=i)).isoformat() for i in (1, 2, 3)]
 
 

@@ -7,10 +7,11 @@ API 409)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 from dagster._core.remote_origin import (
     RegisteredCodeLocationOrigin,
@@ -33,9 +34,10 @@ from pipeline.runs.backfills import submit_backfill
 from pipeline.runs.tags import run_tags
 from pipeline.sensors import new_sync_sensor
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
 from tests.fixtures.dagster_env import materialize_day, tick_sensor
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
 
 

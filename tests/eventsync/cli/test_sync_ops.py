@@ -5,7 +5,6 @@ says in one line what it did."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +17,9 @@ from eventsync.cli import main
 from eventsync.syncs.config import Sync, create_sync
 from eventsync.workspaces import create_workspace
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
+
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 
 
 def run(*args: str, code: int = 0) -> str:
@@ -37,7 +39,7 @@ def test_backfill_queues_the_syncs_closed_days(
     sync = _sync(engine, tmp_path)
     out = json.loads(run("sync", "backfill", sync.id, "--json"))
     (backfill,) = instance.get_backfills()
-    days = closed_days(3, datetime.now(UTC).date())
+    days = closed_days(3, TODAY)
     assert (out["backfill_id"], out["days"]) == (backfill.backfill_id, 3)
     assert (out["first_day"], out["last_day"]) == (days[0], days[-1])
 
@@ -58,7 +60,7 @@ def test_a_paused_sync_gets_no_work_until_resumed(
 
 def test_resync_dry_run_names_each_changed_day_and_why(engine, tmp_path) -> None:
     sync = _sync(engine, tmp_path)
-    (yesterday,) = closed_days(1, datetime.now(UTC).date())
+    (yesterday,) = closed_days(1, TODAY)
     insert_day(engine, sync.workspace_id, yesterday, 4)
     out = json.loads(run("sync", "resync", sync.id, "--days", "5", "--dry-run", "--json"))
     assert (out["days"], out["reasons"]) == ([yesterday], {yesterday: "never exported"})
@@ -96,7 +98,7 @@ def test_resync_of_chosen_days_queues_exactly_them(
     engine, instance: dg.DagsterInstance, tmp_path
 ) -> None:
     sync = _sync(engine, tmp_path)
-    first, _, last = closed_days(3, datetime.now(UTC).date())
+    first, _, last = closed_days(3, TODAY)
     dry = json.loads(
         run("sync", "resync", sync.id, "--day", last, "--day", first, "--dry-run", "--json")
     )
@@ -106,7 +108,7 @@ def test_resync_of_chosen_days_queues_exactly_them(
     out = json.loads(run("sync", "resync", sync.id, "--day", first, "--day", last, "--json"))
     (backfill,) = instance.get_backfills()
     assert (out["backfill_id"], out["days"]) == (backfill.backfill_id, [first, last])
-    today = datetime.now(UTC).date().isoformat()
+    today = TODAY.isoformat()
     refused = run("sync", "resync", sync.id, "--day", today, code=2)
     assert refused.startswith(f"error: day: {today} is not a closed day of the last 365 days")
     assert "not a UTC day" in run("sync", "resync", sync.id, "--day", "yesterday", code=2)

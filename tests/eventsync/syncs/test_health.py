@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -19,9 +19,10 @@ from eventsync.syncs.config import create_sync, get_sync, list_syncs
 from eventsync.syncs.health import pause_sync, require_unpaused, resume_sync, sync_status
 from eventsync.workspaces import create_workspace
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
 from tests.fixtures.dagster_env import materialize_day
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
 
 

@@ -19,8 +19,9 @@ from eventsync.syncs.config import create_sync
 from eventsync.syncs.resync_plan import plan_resync
 from eventsync.workspaces import create_workspace
 from tests.factories import event_row, insert_day
+from tests.fixtures.clock import TODAY
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 DAYS = [(TODAY - timedelta(days=i)).isoformat() for i in range(8, 0, -1)]  # 8 closed days
 
 

@@ -5,7 +5,7 @@ days in one backfill; a run of a paused sync stops before reading anything."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -21,9 +21,10 @@ from pipeline.runs.backfills import backfill_remaining_days, submit_backfill
 from pipeline.runs.pause import AUTO_PAUSE_NOTE
 from pipeline.runs.tags import run_tags
 from tests.factories import insert_day
+from tests.fixtures.clock import TODAY
 from tests.fixtures.dagster_env import materialize_day, queued_run
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("noon_utc")  # no UTC midnight passes under a test
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
 
 
