@@ -1,12 +1,19 @@
 """A test's "today" and the code's agree: no test module reads the clock at import (a
 module collected before a UTC midnight and run after it compares yesterday's window with
 today's), and every module that uses the session's `TODAY` runs its tests at noon UTC of
-that day (`noon_utc`, tests/fixtures/clock.py)."""
+that day (`noon_utc`, tests/fixtures/clock.py); a test whose processes read the real
+clock starts with room left in the day (`today_with_room`)."""
 
 from __future__ import annotations
 
 import ast
+from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
+
+import time_machine
+
+from tests.fixtures.clock import today_with_room
 
 TESTS = Path(__file__).parent
 CLOCK_READS = {"now", "utcnow", "today", "utc_today", "now_iso", "time_ns"}
@@ -41,6 +48,7 @@ def _module_level_clock_reads(tree: ast.Module) -> list[int]:
     return reads.lines
 
 
+@cache
 def _modules() -> list[tuple[Path, ast.Module]]:
     own = {TESTS / "fixtures" / "clock.py"}
     return [(p, ast.parse(p.read_text())) for p in sorted(TESTS.rglob("*.py")) if p not in own]
@@ -63,3 +71,10 @@ def test_every_module_using_today_pins_the_clock_to_its_noon() -> None:
         and "noon_utc" not in ast.unparse(tree)
     ]
     assert unpinned == []
+
+
+def test_today_with_room_waits_out_a_day_that_is_about_to_end() -> None:
+    last_second = datetime(2026, 12, 7, 23, 59, 59, 500_000, tzinfo=UTC).timestamp()
+    with time_machine.travel(last_second, tick=True):
+        assert today_with_room(seconds=2) == date(2026, 12, 8)
+        assert today_with_room(seconds=2) == date(2026, 12, 8)  # room left: no wait

@@ -250,11 +250,12 @@ def test_eventsync_schedule_sensor_and_30_day_backfill_on_postgres(
     from eventsync.syncs.config import create_sync
     from eventsync.workspaces import create_workspace
     from tests.factories import insert_day
+    from tests.fixtures.clock import today_with_room
 
     engine = engine_for(pg_store_url)
     ws = create_workspace(engine, "acme").workspace_id
     syncs = [create_sync(engine, ws, str(tmp_path / f"b{i}"), backfill_days=30) for i in range(3)]
-    today = dt.datetime.now(dt.UTC).date()
+    today = today_with_room()  # the code server's sensor reads the real clock
     days = [(today - dt.timedelta(days=i)).isoformat() for i in range(30, 0, -1)]
     for n, day in enumerate(days):
         insert_day(engine, ws, day, 5 + n)
