@@ -20,7 +20,11 @@ from eventsync.settings import MiB, Settings, defaults
 
 _DEFAULTS = defaults()
 
-_described = Settings.described
+
+def _setting(name: str) -> Any:
+    """A field that overrides the setting `name`: its default and its meaning (with the
+    variable) are the settings model's."""
+    return Field(default=getattr(_DEFAULTS, name), description=Settings.described(name))
 
 
 class S3Config(dg.ConfigurableResource):
@@ -112,38 +116,15 @@ class DestinationsResource(dg.ConfigurableResource):
     sts_endpoint_url: str | None = Field(
         default=None, description="STS endpoint for role assumption (default: the S3 endpoint_url)."
     )
-    retry_seconds: float = Field(
-        default=_DEFAULTS.dest_retry_seconds, description=_described("dest_retry_seconds")
-    )
-    backoff_base_seconds: float = Field(
-        default=_DEFAULTS.dest_backoff_base_seconds,
-        description=_described("dest_backoff_base_seconds"),
-    )
-    backoff_max_seconds: float = Field(
-        default=_DEFAULTS.dest_backoff_max_seconds,
-        description=_described("dest_backoff_max_seconds"),
-    )
-    connect_timeout_seconds: float = Field(
-        default=_DEFAULTS.dest_connect_timeout_seconds,
-        description=_described("dest_connect_timeout_seconds"),
-    )
-    read_timeout_seconds: float = Field(
-        default=_DEFAULTS.dest_read_timeout_seconds,
-        description=_described("dest_read_timeout_seconds"),
-    )
-    multipart_threshold_mb: float = Field(
-        default=_DEFAULTS.multipart_threshold_mb, description=_described("multipart_threshold_mb")
-    )
-    part_size_mb: float = Field(
-        default=_DEFAULTS.multipart_part_mb, description=_described("multipart_part_mb")
-    )
-    gcs_resumable_threshold_mb: float = Field(
-        default=_DEFAULTS.gcs_resumable_threshold_mb,
-        description=_described("gcs_resumable_threshold_mb"),
-    )
-    gcs_chunk_size_mb: float = Field(
-        default=_DEFAULTS.gcs_chunk_mb, description=_described("gcs_chunk_mb")
-    )
+    retry_seconds: float = _setting("dest_retry_seconds")
+    backoff_base_seconds: float = _setting("dest_backoff_base_seconds")
+    backoff_max_seconds: float = _setting("dest_backoff_max_seconds")
+    connect_timeout_seconds: float = _setting("dest_connect_timeout_seconds")
+    read_timeout_seconds: float = _setting("dest_read_timeout_seconds")
+    multipart_threshold_mb: float = _setting("multipart_threshold_mb")
+    part_size_mb: float = _setting("multipart_part_mb")
+    gcs_resumable_threshold_mb: float = _setting("gcs_resumable_threshold_mb")
+    gcs_chunk_size_mb: float = _setting("gcs_chunk_mb")
 
     def __init__(self, **data: Any) -> None:
         for name, cls in (("s3", S3Config), ("gcs", GCSConfig)):
