@@ -341,9 +341,8 @@ def _pause_or_resume(
     from pipeline.runs import sync_operations
 
     s = _sync(ctx, sync_id)
-    why = reason.strip()
+    why, done = reason.strip(), "paused" if pausing else "resumed"
     if not why:
-        done = "paused" if pausing else "resumed"
         return _sync_page(ctx, s, 422, pause_error=f"reason: say why the sync is {done}")
     with _instance() as instance:
         if pausing:
@@ -362,7 +361,7 @@ def _pause_or_resume(
                 "requeued_days": (data["requeued"] or {}).get("days", 0),
             }
     ctx.audit(
-        f"syncs.{'paused' if pausing else 'resumed'}",
+        f"syncs.{done}",
         target=f"sync:{s.id}",
         reason=why[:300],
         **detail,
