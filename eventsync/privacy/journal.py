@@ -101,6 +101,23 @@ class Entry:
             at=str(data["at"]),
         )
 
+    def suppression_rows(self, listed: set[str]) -> list[dict[str, str]]:
+        """The suppression-list rows this erasure adds: one per subject whose hash is not
+        `listed` already, stamped with the entry's key id, request and time -- so the rows
+        a restored store gets back are the rows the erasure wrote."""
+        return [
+            {
+                "workspace_id": self.workspace_id,
+                "subject_type": kind,
+                "subject_hash": digest,
+                "key_id": self.key_id,
+                "request_id": self.request_id,
+                "created_at": self.at,
+            }
+            for kind, digest in self.subjects
+            if digest not in listed
+        ]
+
 
 def path() -> Path:
     return load().journal_path
@@ -257,29 +274,22 @@ def _apply(engine: Engine, entry: Entry) -> None:
             return
         detail: dict[str, Any] = {"entry": entry.id, "recorded_at": entry.at}
         if entry.op == ERASE:
-            added = 0
-            for kind, digest in entry.subjects:
-                row = conn.execute(
+            listed = {
+                digest
+                for kind, digest in entry.subjects
+                if conn.execute(
                     select(suppressions.c.subject_hash).where(suppression_key(ws, kind, digest))
                 ).first()
-                if row is None:
-                    conn.execute(
-                        insert(suppressions).values(
-                            workspace_id=ws,
-                            subject_type=kind,
-                            subject_hash=digest,
-                            key_id=entry.key_id,
-                            request_id=entry.request_id,
-                            created_at=entry.at,
-                        )
-                    )
-                    added += 1
+            }
+            rows = entry.suppression_rows(listed)
+            if rows:
+                conn.execute(insert(suppressions), rows)
             users = _matching_ids(conn, ws, "user", {h for k, h in entry.subjects if k == "user"})
             companies = _matching_ids(
                 conn, ws, "company", {h for k, h in entry.subjects if k == "company"}
             )
             purged = purge_subjects(conn, ws, users, companies)
-            detail |= {"subjects_suppressed": added, **purged}
+            detail |= {"subjects_suppressed": len(rows), **purged}
         else:
             for kind, digest in entry.subjects:
                 conn.execute(delete(suppressions).where(suppression_key(ws, kind, digest)))

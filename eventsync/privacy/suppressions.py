@@ -134,20 +134,7 @@ def add(
     journal.append(entry)
     with subject_gate(engine, workspace_id, exclusive=True) as conn:
         check_key(conn)
-        present = _suppressed(conn, workspace_id, {(k, h) for h, k in wanted.items()})
-        kid, now = key_id(), now_iso()
-        rows = [
-            {
-                "workspace_id": workspace_id,
-                "subject_type": kind,
-                "subject_hash": digest,
-                "key_id": kid,
-                "request_id": request_id,
-                "created_at": now,
-            }
-            for digest, kind in wanted.items()
-            if digest not in present
-        ]
+        rows = entry.suppression_rows(_suppressed(conn, workspace_id, set(entry.subjects)))
         if rows:
             conn.execute(insert(suppressions), rows)
             subject_key.record(conn)

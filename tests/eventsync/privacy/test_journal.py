@@ -163,6 +163,28 @@ def test_a_lost_journal_file_is_completed_from_the_destination_copies(
     assert _target_rows(engine, sync.workspace_id) == 0
 
 
+def _suppression_rows(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return sorted(map(tuple, conn.execute(select(suppressions_table)).all()))
+
+
+def test_a_restore_gets_back_the_very_suppression_rows_the_erasure_wrote(
+    engine: Engine, tmp_path: Path
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    sync = seed(engine, tmp_path / "dest")
+    backup = Backup(url, tmp_path)
+    backup.take()
+    _erase(engine, sync.workspace_id, TARGET)
+    written = _suppression_rows(engine)
+    assert len(written) == 1
+    engine = backup.restore()
+    assert _suppression_rows(engine) == []
+    assert len(journal.reconcile(engine)) == 1
+    # Key id, request and time too: the journal entry's, which the erasure wrote with.
+    assert _suppression_rows(engine) == written
+
+
 def test_an_hourly_syncs_intraday_run_re_applies_the_journal_first(
     engine: Engine, tmp_path: Path
 ) -> None:
