@@ -26,29 +26,29 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-_OLD = (
-    sa.Column("workspace_id", sa.String(length=64), nullable=False),
-    sa.Column("subject_type", sa.String(length=8), nullable=False),
-    sa.Column("subject_id", sa.String(length=256), nullable=False),
-    sa.Column("request_id", sa.String(length=64), nullable=False),
-    sa.Column("created_at", sa.String(length=32), nullable=False),
-)
-_NEW = (
-    sa.Column("workspace_id", sa.String(length=64), nullable=False),
-    sa.Column("subject_type", sa.String(length=8), nullable=False),
+# What tells the two tables apart: the subject's plain id before, its keyed hash (and
+# the key's id) after.
+_PLAIN = (sa.Column("subject_id", sa.String(length=256), nullable=False),)
+_HASHED = (
     sa.Column("subject_hash", sa.String(length=64), nullable=False),
     sa.Column("key_id", sa.String(length=16), nullable=False),
-    sa.Column("request_id", sa.String(length=64), nullable=False),
-    sa.Column("created_at", sa.String(length=32), nullable=False),
 )
 
 
-def _recreate(columns: tuple[sa.Column, ...], key: str) -> sa.Table:
+def _recreate(subject: tuple[sa.Column, ...]) -> sa.Table:
+    """Drop the suppressions table and create it again around `subject`'s columns, the
+    first of which joins the primary key."""
     op.drop_table("suppressions")
     return op.create_table(
         "suppressions",
-        *[c.copy() for c in columns],
-        sa.PrimaryKeyConstraint("workspace_id", "subject_type", key, name=op.f("pk_suppressions")),
+        sa.Column("workspace_id", sa.String(length=64), nullable=False),
+        sa.Column("subject_type", sa.String(length=8), nullable=False),
+        *[c.copy() for c in subject],
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "subject_type", subject[0].name, name=op.f("pk_suppressions")
+        ),
     )
 
 
@@ -66,7 +66,7 @@ def upgrade() -> None:
             "FROM suppressions"
         )
     ).all()
-    table = _recreate(_NEW, "subject_hash")
+    table = _recreate(_HASHED)
     if old:
         kid = key_id()
         op.bulk_insert(
@@ -110,7 +110,7 @@ def downgrade() -> None:
                     "created_at": at,
                 }
             )
-    table = _recreate(_OLD, "subject_id")
+    table = _recreate(_PLAIN)
     if plain:
         op.bulk_insert(table, plain)
     with op.batch_alter_table("privacy_requests") as batch:

@@ -36,14 +36,18 @@ def _rewrite(convert) -> None:  # type: ignore[no-untyped-def]
             )
 
 
-def upgrade() -> None:
+def _secret_width(old: int, new: int) -> None:
     with op.batch_alter_table("console_accounts") as batch:
         batch.alter_column(
             "totp_secret",
-            existing_type=sa.String(64),
-            type_=sa.String(255),
+            existing_type=sa.String(old),
+            type_=sa.String(new),
             existing_nullable=True,
         )
+
+
+def upgrade() -> None:
+    _secret_width(64, 255)
     from eventsync.store.totp_sealing import seal
 
     _rewrite(lambda stored: stored if stored.startswith(PREFIX) else seal(stored))
@@ -53,10 +57,4 @@ def downgrade() -> None:
     from eventsync.store.totp_sealing import unseal
 
     _rewrite(unseal)
-    with op.batch_alter_table("console_accounts") as batch:
-        batch.alter_column(
-            "totp_secret",
-            existing_type=sa.String(255),
-            type_=sa.String(64),
-            existing_nullable=True,
-        )
+    _secret_width(255, 64)

@@ -24,14 +24,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("syncs") as batch:
-        batch.add_column(
-            sa.Column("frequency", sa.String(length=16), nullable=False, server_default="daily")
-        )
-        batch.add_column(sa.Column("event_names", sa.Text(), nullable=True))
-    with op.batch_alter_table("export_ledger") as batch:
-        batch.add_column(sa.Column("source_filter", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("partial_through", sa.BigInteger(), nullable=True))
+    frequency = sa.Column("frequency", sa.String(length=16), nullable=False, server_default="daily")
+    op.add_column("syncs", frequency)
+    op.add_column("syncs", sa.Column("event_names", sa.Text(), nullable=True))
+    op.add_column("export_ledger", sa.Column("source_filter", sa.Text(), nullable=True))
+    op.add_column("export_ledger", sa.Column("partial_through", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:

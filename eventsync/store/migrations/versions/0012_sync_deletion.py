@@ -19,8 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("syncs") as batch:
-        batch.add_column(sa.Column("deleted_at", sa.String(length=32), nullable=True))
+    op.add_column("syncs", sa.Column("deleted_at", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
