@@ -32,6 +32,8 @@ from pydantic import (
     AliasChoices,
     AliasGenerator,
     Field,
+    NonNegativeFloat,
+    PositiveFloat,
     SecretStr,
     ValidationError,
     field_validator,
@@ -76,6 +78,7 @@ def _var(
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+Count = Annotated[int, Field(ge=1)]  # a number of things: at least one
 
 
 class Settings(BaseSettings):
@@ -157,10 +160,9 @@ class Settings(BaseSettings):
         "the executor's (one per core)",
         ge=1,
     )
-    syncs_per_run: int = _var(
+    syncs_per_run: Count = _var(
         50,
         "Syncs whose day one 03:00 run exports; also the most syncs one backfill holds.",
-        ge=1,
     )
     celery_broker: str = _var(
         "amqp://guest:guest@127.0.0.1:5672//",
@@ -175,10 +177,9 @@ class Settings(BaseSettings):
         max_length=100,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
     )
-    pause_after_failures: int = _var(
+    pause_after_failures: Count = _var(
         3,
         "Consecutive failed runs after which a sync is paused.",
-        ge=1,
     )
     batch_rows: int = _var(
         65_536,
@@ -205,42 +206,38 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP API -----------------------------------------------------------------------
-    ingest_rate: float = _var(600.0, "`POST /v1/events` requests per minute and API key.", ge=0)
-    ingest_burst: int = _var(120, "Burst of `POST /v1/events` per API key.", ge=1)
-    ingest_bytes_rate: float = _var(
+    ingest_rate: NonNegativeFloat = _var(
+        600.0, "`POST /v1/events` requests per minute and API key."
+    )
+    ingest_burst: Count = _var(120, "Burst of `POST /v1/events` per API key.")
+    ingest_bytes_rate: NonNegativeFloat = _var(
         30.0,
         "MiB of `POST /v1/events` bodies per minute and workspace (0: no limit); one "
         "workspace's volume cannot take the API from the others.",
-        ge=0,
     )
-    ingest_bytes_burst: float = _var(
+    ingest_bytes_burst: PositiveFloat = _var(
         10.0,
         "MiB of `POST /v1/events` bodies a workspace may send at once.",
-        gt=0,
     )
-    ingest_lanes: int = _var(
+    ingest_lanes: Count = _var(
         1,
         "`POST /v1/events` requests of one workspace processed at a time by one API "
         "process; the others wait, unread, so one workspace's large writes cannot take "
         "the process from the others.",
-        ge=1,
     )
-    ingest_lane_wait_seconds: float = _var(
+    ingest_lane_wait_seconds: PositiveFloat = _var(
         30.0,
         "How long a `POST /v1/events` waits for its workspace's lane before 429.",
-        gt=0,
     )
-    privacy_rate: float = _var(60.0, "Privacy requests per minute and API key.", ge=0)
-    privacy_burst: int = _var(20, "Burst of privacy requests per API key.", ge=1)
-    auth_failure_rate: float = _var(
+    privacy_rate: NonNegativeFloat = _var(60.0, "Privacy requests per minute and API key.")
+    privacy_burst: Count = _var(20, "Burst of privacy requests per API key.")
+    auth_failure_rate: NonNegativeFloat = _var(
         30.0,
         "Failed authentications per minute, per client address and API key id, before 429.",
-        ge=0,
     )
-    auth_failure_burst: int = _var(
+    auth_failure_burst: Count = _var(
         10,
         "Burst of failed authentications per client address and API key id.",
-        ge=1,
     )
     redis_url: str = _var(
         "",
@@ -261,11 +258,10 @@ class Settings(BaseSettings):
         "262144 (256 KiB)",
         ge=1024,
     )
-    key_cache_seconds: float = _var(
+    key_cache_seconds: NonNegativeFloat = _var(
         5.0,
         "How long a verified API key is trusted without reading its row again: the "
         "most a revocation made by another process takes to reach this one.",
-        ge=0,
     )
     api_port: Port = _var(8000, "Port of `eventsync api` and of `make demo`'s API.")
     ui_port: Port = _var(3000, "Port of `make demo`'s Dagster UI.")
@@ -277,12 +273,11 @@ class Settings(BaseSettings):
         "over by the request sensor as a new attempt (renewed every quarter of it).",
         ge=1,
     )
-    privacy_max_attempts: int = _var(
+    privacy_max_attempts: Count = _var(
         5,
         "Attempts a privacy request gets in all before a dead owner's request is failed "
         "(reason `attempts_exhausted`) instead of taken over again; `privacy retry` "
         "always adds one.",
-        ge=1,
     )
 
     # --- destinations -------------------------------------------------------------------
@@ -303,12 +298,11 @@ class Settings(BaseSettings):
         name=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
     )
     gcs_project: str | None = _var(None, "GCP project of the storage client.", "the ADC's")
-    dest_retry_seconds: float = _var(
+    dest_retry_seconds: NonNegativeFloat = _var(
         120.0,
         "How long a destination operation is retried after transient errors (5xx, "
         "throttling, refused or dropped connections): an outage or restart of the "
         "bucket's service shorter than this is ridden out.",
-        ge=0,
     )
     dest_max_attempts: int | None = _var(
         None,
@@ -316,27 +310,24 @@ class Settings(BaseSettings):
         "no bound but the time",
         ge=1,
     )
-    dest_check_retry_seconds: float = _var(
+    dest_check_retry_seconds: NonNegativeFloat = _var(
         10.0,
         "The retry time of the destination check of `sync create` / `sync test`, "
         "which someone waits for.",
-        ge=0,
     )
-    dest_backoff_base_seconds: float = _var(
+    dest_backoff_base_seconds: PositiveFloat = _var(
         0.5,
         "The first retry waits up to this long; the bound doubles per retry (full jitter).",
-        gt=0,
     )
-    dest_backoff_max_seconds: float = _var(20.0, "Cap on one retry's wait.", gt=0)
-    dest_connect_timeout_seconds: float = _var(
+    dest_backoff_max_seconds: PositiveFloat = _var(20.0, "Cap on one retry's wait.")
+    dest_connect_timeout_seconds: PositiveFloat = _var(
         10.0,
         "S3 connection timeout of one attempt.",
-        gt=0,
     )
-    dest_read_timeout_seconds: float = _var(60.0, "S3 read timeout of one attempt.", gt=0)
-    multipart_threshold_mb: float = _var(64, "S3 files from this size go multipart.", gt=0)
-    multipart_part_mb: float = _var(16, "S3 part size (AWS requires at least 5).", gt=0)
-    gcs_resumable_threshold_mb: float = _var(8, "GCS files from this size go resumable.", gt=0)
+    dest_read_timeout_seconds: PositiveFloat = _var(60.0, "S3 read timeout of one attempt.")
+    multipart_threshold_mb: PositiveFloat = _var(64, "S3 files from this size go multipart.")
+    multipart_part_mb: PositiveFloat = _var(16, "S3 part size (AWS requires at least 5).")
+    gcs_resumable_threshold_mb: PositiveFloat = _var(8, "GCS files from this size go resumable.")
     gcs_chunk_mb: float = _var(
         16,
         "GCS resumable chunk size (a multiple of 0.25).",
@@ -370,15 +361,13 @@ class Settings(BaseSettings):
         "address is the client's.",
         "none",
     )
-    login_failures_per_account: int = _var(
+    login_failures_per_account: Count = _var(
         5,
         "Failed console sign-ins of one account within the window before it is refused.",
-        ge=1,
     )
-    login_failures_per_address: int = _var(
+    login_failures_per_address: Count = _var(
         20,
         "Failed console sign-ins from one client address within the window before it is refused.",
-        ge=1,
     )
     login_failure_window_minutes: float = _var(15.0, "The window of the sign-in limits.", ge=1)
     console_local_root: Path | None = _var(
@@ -416,10 +405,9 @@ class Settings(BaseSettings):
         None,
         "Alerts are e-mailed to these addresses (comma-separated), through EVENTSYNC_SMTP_HOST.",
     )
-    alert_privacy_minutes: float = _var(
+    alert_privacy_minutes: PositiveFloat = _var(
         60.0,
         "A privacy request not completed this many minutes after it was received is an incident.",
-        gt=0,
     )
     alert_interval_seconds: float = _var(
         60.0,
