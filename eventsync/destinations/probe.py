@@ -17,7 +17,7 @@ from eventsync.destinations.interface import Destination, DestinationError, Obje
 PROBE_PREFIX = "_eventsync/test/"
 
 _DOCS = "see docs/destinations.md"
-# The fix for each problem, per provider ("any": whatever the provider).
+# The fix for each problem whose fix depends on the provider (s3, gcs, local).
 ADVICE: dict[str, dict[str, str]] = {
     "no_such_bucket": {
         "s3": "create the bucket (`aws s3 mb s3://BUCKET`), or fix the bucket name in the "
@@ -53,17 +53,21 @@ ADVICE: dict[str, dict[str, str]] = {
         "gcs": "check STORAGE_EMULATOR_HOST (unset it for Google Cloud itself) and that "
         "this machine reaches storage.googleapis.com (DNS, firewall, proxy)",
     },
-    "unavailable": {"any": "the service kept failing with transient errors: try again later"},
-    "throttled": {"any": "the service kept throttling the requests: try again later"},
     "encryption_not_applied": {
         "s3": "the server accepted the write but its answer did not confirm the configured "
         "encryption: enable SSE-S3 on the server, or use --sse aws:kms with a key it manages",
         "gcs": "the object was not encrypted with the configured CMEK key: the key must be "
         "usable by the bucket's Cloud Storage service agent",
     },
-    "not_found": {"any": "the object was not found"},
-    "refused": {"any": "the service refused the write: see the error"},
-    "exists": {"any": "the probe key already exists (should not happen: it is a fresh uuid)"},
+}
+
+# The fix for each problem whose fix is the same whatever the provider.
+ANY_PROVIDER_ADVICE: dict[str, str] = {
+    "unavailable": "the service kept failing with transient errors: try again later",
+    "throttled": "the service kept throttling the requests: try again later",
+    "not_found": "the object was not found",
+    "refused": "the service refused the write: see the error",
+    "exists": "the probe key already exists (should not happen: it is a fresh uuid)",
 }
 
 
@@ -78,8 +82,7 @@ def provider_of(text: str) -> str:
 
 def advice(problem: str | None, kind: str) -> str | None:
     """The fix for `problem` on this provider (s3, gcs, local); None when there is none."""
-    fixes = ADVICE.get(problem or "", {})
-    return fixes.get(kind) or fixes.get("any")
+    return ADVICE.get(problem or "", {}).get(kind) or ANY_PROVIDER_ADVICE.get(problem or "")
 
 
 def _encryption(destination: Destination) -> dict[str, Any]:
