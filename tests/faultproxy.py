@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fixtures.serving import serve_thread
+
 FORWARD = "forward"
 SLOWDOWN = "slowdown"  # 503 with an S3 SlowDown body
 RESET_BEFORE = "reset_before"  # close without forwarding
@@ -228,7 +230,7 @@ class FaultProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = serve_thread(self._server)
 
     def _forward(
         self, method: str, path: str, headers: object, body: bytes

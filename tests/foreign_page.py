@@ -3,10 +3,11 @@ to the console and the Dagster UI in the cross-origin tests."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.fixtures.serving import serve_thread
 
 
 @contextmanager
@@ -26,8 +27,7 @@ def foreign_page(html: str) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_thread(server).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/"
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +23,7 @@ from eventsync.privacy import request_store
 from eventsync.store.schema import alert_incidents, export_ledger
 from tests.eventsync.privacy.scenario import TARGET, seed
 from tests.fixtures.ports import free_port
+from tests.fixtures.serving import serve_thread
 
 
 @dataclass
@@ -52,7 +52,7 @@ def receiver() -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     box.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_thread(server).start()
     try:
         yield box
     finally:
