@@ -126,6 +126,21 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """A sync's validated settings (`_validate`) as its row holds them, when it is
+    created and when it is updated alike; `_row_to_sync` reads them back."""
+    return {
+        "title": values["title"].strip(),
+        "formats": json.dumps(values["formats"]),
+        "compression": values["compression"],
+        "event_types": json.dumps(values["event_types"]) if values["event_types"] else None,
+        "event_names": json.dumps(values["event_names"]) if values["event_names"] else None,
+        "frequency": values["frequency"],
+        "backfill_days": values["backfill_days"],
+        "options": json.dumps(values["options"], sort_keys=True),
+    }
+
+
 def _row_to_sync(row: Any) -> Sync:
     m = row._mapping
     return Sync(
@@ -214,19 +229,12 @@ def create_sync(
             insert(syncs).values(
                 id=sync_id,
                 workspace_id=workspace_id,
-                title=values["title"].strip(),
                 destination=str(parse_destination(destination)),
-                formats=json.dumps(values["formats"]),
-                compression=compression,
-                event_types=json.dumps(event_types) if event_types else None,
-                event_names=json.dumps(event_names) if event_names else None,
-                frequency=frequency,
-                backfill_days=backfill_days,
                 enabled=enabled,
-                options=json.dumps(options, sort_keys=True),
                 created_at=now,
                 updated_at=now,
                 consecutive_failures=0,
+                **_stored(values),
             )
         )
     return get_sync(engine, sync_id)
@@ -319,17 +327,7 @@ def update_sync(
             "options": merged_options,
         }
     )
-    row: dict[str, Any] = {
-        "title": values["title"].strip(),
-        "formats": json.dumps(values["formats"]),
-        "compression": values["compression"],
-        "event_types": json.dumps(values["event_types"]) if values["event_types"] else None,
-        "event_names": json.dumps(values["event_names"]) if values["event_names"] else None,
-        "frequency": values["frequency"],
-        "backfill_days": values["backfill_days"],
-        "options": json.dumps(merged_options, sort_keys=True),
-        "updated_at": now_iso(),
-    }
+    row = {**_stored(values), "updated_at": now_iso()}
     if "enabled" in changes:
         row["enabled"] = bool(changes["enabled"])
         if changes["enabled"]:
