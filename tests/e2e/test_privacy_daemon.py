@@ -351,12 +351,16 @@ def test_a_killed_now_erasure_is_taken_over_and_completed_by_the_daemon(e2e: Env
 def test_a_crash_between_a_days_files_and_its_manifest_is_taken_over_to_a_matching_manifest(
     e2e: Env,
 ) -> None:
-    from eventsync.privacy import request_store
+    from eventsync.privacy import request_store, runner
     from tests.eventsync.privacy.test_erasure import crash_child
 
     req = request_store.create_request(
         e2e.engine, e2e.workspace_id, "erasure", [CRASHED_USER], [], "t"
     )
+    # Claimed here at once, as `privacy erase --now` does: the daemon's request sensor
+    # launches a run for a request left `received`, and the spawned child takes seconds
+    # to start (it lost that race on a slow machine, 2026-12-08).
+    runner.claim(e2e.engine, req.id, "t")
     child = mp.get_context("spawn").Process(target=crash_child, args=(req.id, "before_manifest"))
     child.start()
     child.join(120)
