@@ -103,8 +103,10 @@ class Entry:
 
     def suppression_rows(self, listed: set[str]) -> list[dict[str, str]]:
         """The suppression-list rows this erasure adds: one per subject whose hash is not
-        `listed` already, stamped with the entry's key id, request and time -- so the rows
-        a restored store gets back are the rows the erasure wrote."""
+        `listed` already, stamped with the entry's key id, request and time. The erasure
+        and a re-application after a restore both write these, so they write the same
+        rows (but for the time, where a step retried after a crash journaled the entry
+        again: the journal keeps its first line)."""
         return [
             {
                 "workspace_id": self.workspace_id,
@@ -280,6 +282,7 @@ def _apply(engine: Engine, entry: Entry) -> None:
                 if conn.execute(
                     select(suppressions.c.subject_hash).where(suppression_key(ws, kind, digest))
                 ).first()
+                is not None
             }
             rows = entry.suppression_rows(listed)
             if rows:
