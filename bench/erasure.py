@@ -35,7 +35,7 @@ def _group_rows(ws: str, day: str, users: list[str], offset: int) -> pa.Table:
 
 def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> dict:
     from assets.partitions import closed_days
-    from eventsync.clock import utcnow
+    from eventsync.clock import utc_today
     from eventsync.destinations import open_destination
     from eventsync.engine.day_export import export_day
     from eventsync.engine.export_records import record_export
@@ -56,7 +56,7 @@ def erasure_bench(work: Path, days: int, per_day: int, env: dict[str, str]) -> d
     engine = engine_for(url)
     ws = create_workspace(engine, "bench-erasure").workspace_id
     sync = create_sync(engine, ws, str(home / "dest"), backfill_days=min(days, 365), enabled=False)
-    window = closed_days(days, utcnow().date())
+    window = closed_days(days, utc_today())
     groups = {
         "indexed": [f"erase-a-{k}" for k in range(USERS_PER_GROUP)],
         "every_day": [f"erase-b-{k}" for k in range(USERS_PER_GROUP)],

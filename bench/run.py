@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench.erasure import DAYS_PER_GROUP, USERS_PER_GROUP, erasure_bench
 from bench.privacy_latency import privacy_latency, report_lines
+from eventsync.clock import utc_today
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -310,7 +311,7 @@ def _seeded_store(home: Path, seed: Path | None, days: int, per_day: int) -> tup
     # Disabled: the new-sync sensor would queue its own backfill; this one is submitted
     # explicitly (the asset exports disabled syncs when asked to).
     sync = create_sync(engine, ws, str(home / "dest"), backfill_days=days, enabled=False)
-    window = closed_days(days, datetime.now(UTC).date())
+    window = closed_days(days, utc_today())
     started = time.perf_counter()
     load(url, [day_table(ws, d, per_day, seed=n) for n, d in enumerate(window)])
     log(f"loaded {days} days x {per_day:,} events in {time.perf_counter() - started:.1f}s")

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
 
+from eventsync.clock import utc_today
+
 ROOT = Path(__file__).resolve().parent.parent
 LOG = logging.getLogger("eventsync.bench")
 PG_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -152,7 +154,7 @@ def _days_since_start() -> int:
 
     from assets.partitions import PARTITIONS_START
 
-    return (datetime.now(UTC).date() - date.fromisoformat(PARTITIONS_START)).days
+    return (utc_today() - date.fromisoformat(PARTITIONS_START)).days
 
 
 def drain(n: int, events: int, per_run: int, server_url: str, work: Path) -> dict:
@@ -184,7 +186,7 @@ def drain(n: int, events: int, per_run: int, server_url: str, work: Path) -> dic
     )
     upgrade(store_url)
     engine = engine_for(store_url)
-    today = datetime.now(UTC).date()
+    today = utc_today()
     day = (today - timedelta(days=1)).isoformat()
     ws = create_workspace(engine, f"drain-{n}").workspace_id
     load(store_url, day_table(ws, day, events))

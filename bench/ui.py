@@ -28,10 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from eventsync.clock import utc_today
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = """
@@ -57,7 +59,7 @@ def materialize(days: int) -> int:
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
-        today = datetime.now(UTC).date()
+        today = utc_today()
         n = 0
         for i in range(days, 0, -1):
             day = (today - timedelta(days=i)).isoformat()

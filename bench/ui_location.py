@@ -26,9 +26,11 @@ storage, the way the runs of a year of 03:00 schedules would have.
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import dagster as dg
+
+from eventsync.clock import utc_today
 
 SHARDS = 16
 DESIGNS = {
@@ -51,7 +53,7 @@ def partitions_start(today: date) -> str:
 
 
 DATES = dg.DailyPartitionsDefinition(
-    start_date=partitions_start(datetime.now(UTC).date()), timezone="UTC", end_offset=0
+    start_date=partitions_start(utc_today()), timezone="UTC", end_offset=0
 )
 
 

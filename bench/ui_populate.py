@@ -60,6 +60,7 @@ from dagster._core.storage.tags import (
 from dagster_shared.serdes import serialize_value
 
 from bench.ui_location import CHECKS, FRESHNESS, Pair, pairs
+from eventsync.clock import utc_today
 
 PER_RUN = 50  # EVENTSYNC_SYNCS_PER_RUN's default
 FAIL_EVERY = 200  # 1 partition in 200 fails its checks and is not exported
@@ -730,7 +731,7 @@ def populate_to(
     import time
 
     add_sync_partitions(instance, design, syncs)
-    start = first_day(datetime.now(UTC).date())
+    start = first_day(utc_today())
     t0 = time.perf_counter()
     events = 0
     for n in range(days_written(instance), days):

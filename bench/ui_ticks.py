@@ -37,6 +37,7 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 
 from bench.scale import PG_DEFAULT, _dagster_home, fresh_database
+from eventsync.clock import utc_today
 
 PER_RUN = 50
 BACKFILL_DAYS = 3  # bench.scale's backfill_days, so the sensor numbers compare
@@ -124,7 +125,7 @@ def sensor_b(instance: dg.DagsterInstance, engine, cursor: str | None):  # type:
 
     seen = json.loads(cursor) if cursor else {}
     new = [s for s in list_syncs(engine) if s.enabled and seen.get(s.id) != "enabled"]
-    days = _closed_days(BACKFILL_DAYS, datetime.now(UTC).date())
+    days = _closed_days(BACKFILL_DAYS, utc_today())
     pair = pairs("b")[0]
     subset = pair.partitions_def.empty_subset().with_partition_keys(days)
     request = dg.RunRequest.for_asset_graph_subset(
@@ -146,7 +147,7 @@ def sensor_c(instance: dg.DagsterInstance, engine, cursor: str | None):  # type:
 
     seen = json.loads(cursor) if cursor else {}
     new = [s.id for s in list_syncs(engine) if s.enabled and seen.get(s.id) != "enabled"]
-    days = _closed_days(BACKFILL_DAYS, datetime.now(UTC).date())
+    days = _closed_days(BACKFILL_DAYS, utc_today())
     subsets = {}
     for pair, members in _shards("c", new):
         have = set(instance.get_dynamic_partitions(pair.sync_dimension))
@@ -186,7 +187,7 @@ def measure(design: str, n: int, store_url: str, server: str, work: Path, repeat
     os.environ.update(EVENTSYNC_DATABASE_URL=store_url, EVENTSYNC_DATA_DIR=str(home / "es"))
     os.environ["BENCH_UI_DESIGN"] = design
     engine = engine_for(store_url)
-    day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    day = (utc_today() - timedelta(days=1)).isoformat()
     with dg.DagsterInstance.get() as instance:
         names = ["sync"] if design in ("a", "d") else [f"sync_s{i:02d}" for i in range(16)]
 
