@@ -56,6 +56,7 @@ from eventsync.store.schema import (
     company_profiles,
     erasure_journal_applied,
     events,
+    listed_hashes,
     suppression_key,
     suppressions,
     syncs,
@@ -276,15 +277,7 @@ def _apply(engine: Engine, entry: Entry) -> None:
             return
         detail: dict[str, Any] = {"entry": entry.id, "recorded_at": entry.at}
         if entry.op == ERASE:
-            listed = {
-                digest
-                for kind, digest in entry.subjects
-                if conn.execute(
-                    select(suppressions.c.subject_hash).where(suppression_key(ws, kind, digest))
-                ).first()
-                is not None
-            }
-            rows = entry.suppression_rows(listed)
+            rows = entry.suppression_rows(listed_hashes(conn, ws, set(entry.subjects)))
             if rows:
                 conn.execute(insert(suppressions), rows)
             users = _matching_ids(conn, ws, "user", {h for k, h in entry.subjects if k == "user"})

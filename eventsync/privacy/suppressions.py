@@ -30,10 +30,9 @@ from eventsync.privacy.request_store import audit
 from eventsync.pseudonyms import hasher, key_id, subject_hash
 from eventsync.store import subject_key
 from eventsync.store.locks import subject_gate
-from eventsync.store.schema import suppression_key, suppressions
+from eventsync.store.schema import listed_hashes, suppression_key, suppressions
 
 SUBJECT_ERASED = "subject erased"
-_CHUNK = 500
 _checked_keys: set[tuple[str, str]] = set()
 
 T = TypeVar("T")
@@ -68,25 +67,6 @@ def admission(engine: Engine, workspace_id: str) -> Iterator[Connection]:
         yield conn
 
 
-def _suppressed(conn: Connection, workspace_id: str, keys: set[tuple[str, str]]) -> set[str]:
-    """The hashes among `keys` ((kind, hash) pairs) that are on the workspace's list:
-    one primary-key lookup per kind and chunk."""
-    found: set[str] = set()
-    for kind in ("user", "company"):
-        ordered = sorted(h for k, h in keys if k == kind)
-        for i in range(0, len(ordered), _CHUNK):
-            found.update(
-                conn.execute(
-                    select(suppressions.c.subject_hash).where(
-                        suppressions.c.workspace_id == workspace_id,
-                        suppressions.c.subject_type == kind,
-                        suppressions.c.subject_hash.in_(ordered[i : i + _CHUNK]),
-                    )
-                ).scalars()
-            )
-    return found
-
-
 def split_erased(
     conn: Connection,
     workspace_id: str,
@@ -105,7 +85,7 @@ def split_erased(
                 keys[(kind, value)] = digest[kind](value)
     if not keys:
         return list(items), []
-    hit = _suppressed(conn, workspace_id, {(kind, h) for (kind, _), h in keys.items()})
+    hit = listed_hashes(conn, workspace_id, {(kind, h) for (kind, _), h in keys.items()})
     if not hit:
         return list(items), []
     kept: list[T] = []
@@ -134,7 +114,7 @@ def add(
     journal.append(entry)
     with subject_gate(engine, workspace_id, exclusive=True) as conn:
         check_key(conn)
-        rows = entry.suppression_rows(_suppressed(conn, workspace_id, set(entry.subjects)))
+        rows = entry.suppression_rows(listed_hashes(conn, workspace_id, set(entry.subjects)))
         if rows:
             conn.execute(insert(suppressions), rows)
             subject_key.record(conn)
@@ -146,7 +126,7 @@ def is_suppressed(engine: Engine, workspace_id: str, kind: str, subject_id: str)
     with engine.connect() as conn:
         check_key(conn)
         digest = subject_hash(workspace_id, kind, subject_id)
-        return bool(_suppressed(conn, workspace_id, {(kind, digest)}))
+        return bool(listed_hashes(conn, workspace_id, {(kind, digest)}))
 
 
 def lift(

@@ -31,7 +31,9 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from eventsync.event_limits import LIMITS
@@ -247,6 +249,30 @@ def suppression_key(workspace_id: str, kind: str, digest: str) -> ColumnElement[
     """The row of one subject (by its keyed hash) on a workspace's suppression list."""
     c = suppressions.c
     return and_(c.workspace_id == workspace_id, c.subject_type == kind, c.subject_hash == digest)
+
+
+_LOOKUP_CHUNK = 500  # hashes per IN list
+
+
+def listed_hashes(conn: Connection, workspace_id: str, keys: set[tuple[str, str]]) -> set[str]:
+    """The hashes among `keys` ((kind, hash) pairs) that are on the workspace's suppression
+    list: one primary-key lookup per kind and chunk of `_LOOKUP_CHUNK`."""
+    c = suppressions.c
+    found: set[str] = set()
+    for kind in ("user", "company"):
+        ordered = sorted(h for k, h in keys if k == kind)
+        for i in range(0, len(ordered), _LOOKUP_CHUNK):
+            chunk = ordered[i : i + _LOOKUP_CHUNK]
+            found.update(
+                conn.execute(
+                    select(c.subject_hash).where(
+                        c.workspace_id == workspace_id,
+                        c.subject_type == kind,
+                        c.subject_hash.in_(chunk),
+                    )
+                ).scalars()
+            )
+    return found
 
 
 # The erasure journal's entries this store has applied (eventsync/privacy/journal.py):
