@@ -169,11 +169,11 @@ def _suppression_rows(engine: Engine) -> list[tuple]:
 
 
 def test_a_restore_gets_back_the_very_suppression_rows_the_erasure_wrote(
-    engine: Engine, tmp_path: Path
+    store_url: str, tmp_path: Path
 ) -> None:
-    url = engine.url.render_as_string(hide_password=False)
+    engine = engine_for(store_url)
     sync = seed(engine, tmp_path / "dest")
-    backup = Backup(url, tmp_path)
+    backup = Backup(store_url, tmp_path)
     backup.take()
     _erase(engine, sync.workspace_id, TARGET)
     written = _suppression_rows(engine)
